@@ -1,0 +1,1 @@
+"""Lightning callbacks that make runs resumable exactly."""

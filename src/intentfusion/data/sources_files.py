@@ -1,0 +1,210 @@
+"""`load_table`: the user's own labelled texts from CSV / TSV / JSONL files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from intentfusion.data.sources import DataSourceError, read_lines, read_text, require
+from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unseen_labels
+
+__all__ = ["TABLE_FORMATS", "read_table", "load_table"]
+
+Records = list[dict[str, Any]]
+Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
+
+TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+JSONL_ROW = "one JSON object per line"
+TABLE_LAYOUT = "a CSV/TSV file with a header row, or a JSONL file with one JSON object per line"
+
+
+def _format(path: Path, format: str) -> str:
+    if format != "auto":
+        if format not in set(TABLE_FORMATS.values()):
+            raise DataSourceError(f"format={format!r}; expected 'auto', 'csv', 'tsv' or 'jsonl'")
+        return format
+    fmt = TABLE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise DataSourceError(
+            f"{path}: cannot tell the format from the extension '{path.suffix}'; use .csv, .tsv or .jsonl, "
+            f"or set format to csv, tsv or jsonl"
+        )
+    return fmt
+
+
+def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], Rows]:
+    reader = csv.reader(io.StringIO(read_text(path, TABLE_LAYOUT), newline=""), delimiter=delimiter)
+    rows: Rows = []
+    header: list[str] | None = None
+    start = 1
+    try:
+        for row in reader:
+            line, start = start, reader.line_num + 1
+            if not row or (len(row) == 1 and not row[0].strip() and header is not None and len(header) > 1):
+                continue  # blank line
+            if header is None:
+                header = [c.strip() for c in row]
+                dupes = sorted({c for c in header if header.count(c) > 1})
+                if dupes:
+                    raise DataSourceError(f"{path}:{line}: duplicate column name(s) {dupes} in the header")
+                continue
+            if len(row) != len(header):
+                raise DataSourceError(
+                    f"{path}:{line}: {len(row)} field(s), expected {len(header)} ({', '.join(header)})"
+                )
+            rows.append((line, dict(zip(header, row, strict=True))))
+    except csv.Error as e:
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        raise DataSourceError(f"{path}:{start}: malformed {kind} ({e})") from None
+    if header is None:
+        raise DataSourceError(f"{path}: empty file; expected {TABLE_LAYOUT}")
+    return header, rows
+
+
+def _read_jsonl(path: Path) -> tuple[list[str], Rows]:
+    rows: Rows = []
+    columns: dict[str, None] = {}
+    for line, text in enumerate(read_lines(path, TABLE_LAYOUT), start=1):
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataSourceError(f"{path}:{line}: invalid JSON ({e.msg}); expected {JSONL_ROW}") from None
+        if not isinstance(obj, dict):
+            raise DataSourceError(f"{path}:{line}: a JSON {type(obj).__name__}; expected {JSONL_ROW}")
+        columns.update(dict.fromkeys(obj))
+        rows.append((line, obj))
+    return list(columns), rows
+
+
+def read_table(path: str | Path, format: str = "auto") -> tuple[list[str], Rows]:
+    """Columns and ``(line number, {column: value})`` rows of a CSV/TSV/JSONL file."""
+    path = require(path, TABLE_LAYOUT)
+    fmt = _format(path, format)
+    if fmt == "jsonl":
+        return _read_jsonl(path)
+    return _read_delimited(path, "\t" if fmt == "tsv" else ",")
+
+
+def _label(value: Any, path: Path, line: int, column: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, dict)):
+        kind = type(value).__name__
+        raise DataSourceError(f"{path}:{line}: column '{column}' holds a JSON {kind}; expected a label")
+    value = str(value).strip()
+    return value or None  # an empty cell is a missing label (masked for that task)
+
+
+def _records(
+    path: str, text_column: str, columns: dict[str, str] | None, format: str, name: str
+) -> tuple[dict[str, str], Records]:
+    p = Path(path)
+    present, rows = read_table(p, format)
+    if columns is None:
+        columns = {c: c for c in present if c != text_column}
+    if not columns:
+        raise DataSourceError(f"{p}: no label column besides '{text_column}'; columns present: {present}")
+    for col in [text_column, *columns.values()]:
+        if col not in present:
+            raise DataSourceError(f"{p}: column '{col}' not found; columns present: {present}")
+    out: Records = []
+    for line, row in rows:
+        text = row.get(text_column)
+        if isinstance(text, (list, dict)):
+            kind = type(text).__name__
+            raise DataSourceError(f"{p}:{line}: column '{text_column}' holds a JSON {kind}; expected text")
+        rec: dict[str, Any] = {"text": "" if text is None else str(text)}
+        rec.update({task: _label(row.get(col), p, line, col) for task, col in columns.items()})
+        rec["source"] = name
+        out.append(rec)
+    return columns, clean_texts(out, str(p))
+
+
+def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    try:
+        fr = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        fr = ()
+    if len(fr) != 3 or any(not 0.0 <= f < 1.0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
+        raise DataSourceError(
+            f"fractions={list(fractions)!r}; expected three numbers (train, val, test) in [0, 1) summing to 1"
+        )
+    return fr  # type: ignore[return-value]
+
+
+def _carve(records: Records, size: int, key: str, seed: int, where: str) -> tuple[Records, Records]:
+    """Split ``size`` records off ``records``, stratified by ``key`` (random if stratifying is impossible)."""
+    from sklearn.model_selection import train_test_split
+
+    strata = [str(r.get(key)) for r in records]
+    try:
+        rest, part = train_test_split(records, test_size=size, stratify=strata, random_state=seed)
+    except ValueError as e:
+        warnings.warn(f"{where}: cannot stratify by '{key}' ({e}); splitting at random", DataWarning, stacklevel=3)
+        order = list(range(len(records)))
+        random.Random(seed).shuffle(order)
+        part = [records[i] for i in sorted(order[:size])]
+        rest = [records[i] for i in sorted(order[size:])]
+    return rest, part
+
+
+def load_table(
+    train: str,
+    text_column: str = "text",
+    label_columns: dict[str, str] | list[str] | None = None,
+    val: str | None = None,
+    test: str | None = None,
+    split_by: str | None = None,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    unknown_labels: str = "error",
+    format: str = "auto",
+    name: str | None = None,
+) -> dict[str, Records]:
+    """Labelled texts from CSV/TSV/JSONL files (``format`` auto = by extension; ``.csv .tsv .jsonl .ndjson``).
+
+    ``label_columns`` maps task names to columns (``{"intent": "label_col"}``), or lists same-named columns;
+    None takes every column except ``text_column``. An empty cell / null / absent key is a missing label
+    (masked for that task). Splits ``val``/``test`` come from their files when given; a split without a file
+    is carved out of ``train`` (``fractions`` of the train file: train, val, test; a test fraction of 0
+    means no test split), stratified by task ``split_by`` (default: the first task) with ``seed`` (random
+    with a warning when a class is too small to stratify). ``unknown_labels`` decides what happens to
+    val/test labels never seen in train: ``error`` (default: raise, listing them), ``drop`` (remove those
+    examples), ``mask`` (missing label for that task only), ``unknown`` (become the string ``"unknown"``:
+    only accepted when train has an ``unknown`` class of its own, e.g. a catch-all class). Records carry
+    ``source`` = ``name`` (default: the train file's stem).
+    """
+    name = name or Path(train).stem
+    columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
+    columns, train_recs = _records(train, text_column, columns, format, name)
+    if not train_recs:
+        raise DataSourceError(f"{train}: no example with a non-empty '{text_column}'; expected rows of text")
+    splits: dict[str, Records] = {"train": train_recs}
+    for split, path in (("val", val), ("test", test)):
+        if path is not None:
+            splits[split] = _records(path, text_column, columns, format, name)[1]
+    missing = [s for s in ("val", "test") if s not in splits]
+    if missing:
+        fr = dict(zip(("train", "val", "test"), _check_fractions(fractions), strict=True))
+        key = split_by or next(iter(columns))
+        if key not in columns:
+            raise DataSourceError(f"split_by='{key}' is not a task; tasks: {list(columns)}")
+        n = len(train_recs)
+        sizes = {s: round(fr[s] * n) for s in missing if fr[s] > 0}
+        if "val" in missing and not sizes.get("val"):
+            raise DataSourceError(f"{train}: no val file and a val fraction giving 0 of {n} examples")
+        if n - sum(sizes.values()) < 1:
+            raise DataSourceError(f"{train}: {n} example(s) are too few to split off {sizes}")
+        rest = train_recs
+        for split, size in sizes.items():
+            rest, splits[split] = _carve(rest, size, key, seed, str(train))
+        splits["train"] = rest
+    return resolve_unseen_labels(splits, list(columns), unknown_labels, where=name)

@@ -1,0 +1,275 @@
+"""Record-level transforms shared by every data source: text cleaning, label maps, unseen labels, noise.
+
+A record is a dict ``{"text": str, <task>: label or None, ...}``; splits are ``{split_name: [record, ...]}``.
+Every function here returns new lists/dicts and leaves its input untouched.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from intentfusion.data.noise import noisy_copy
+
+__all__ = [
+    "UNKNOWN",
+    "UNSEEN_POLICIES",
+    "DataWarning",
+    "unescape_unicode",
+    "clean_texts",
+    "map_labels",
+    "resolve_unseen_labels",
+    "add_noisy_split",
+    "augment_train",
+    "prepare",
+]
+
+Records = list[dict[str, Any]]
+Splits = dict[str, Records]
+
+UNKNOWN = "unknown"
+UNSEEN_POLICIES: tuple[str, ...] = ("error", "unknown", "drop", "mask")
+TOKEN_ALIGNED_KEYS: tuple[str, ...] = ("tokens", "slots")  # fields that stop matching a noised text
+NOISE_KEYS: tuple[str, ...] = ("test_p", "train_p", "seed", "source_split", "name")
+
+_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+class DataWarning(UserWarning):
+    """Examples were dropped or labels masked while loading data (the message says where and how many)."""
+
+
+def _error(message: str) -> ValueError:
+    from intentfusion.data.sources import DataSourceError  # sources imports this module at load time
+
+    return DataSourceError(message)
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def unescape_unicode(text: str) -> str:
+    """Replace literal ``\\uXXXX`` escape sequences (left over from a JSON/CSV export) by their character."""
+    return _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), text) if "\\u" in text else text
+
+
+def clean_texts(records: Iterable[dict[str, Any]], where: str) -> Records:
+    """Strip surrounding whitespace from every text; drop empty/whitespace-only (or missing) texts.
+
+    Dropped examples are counted in one `DataWarning` naming ``where`` (e.g. ``"snips/train"``).
+    """
+    kept: Records = []
+    dropped = 0
+    for r in records:
+        text = r.get("text")
+        if not isinstance(text, str) or not text.strip():
+            dropped += 1
+            continue
+        kept.append(r if text == text.strip() else {**r, "text": text.strip()})
+    if dropped:
+        _warn(f"{where}: dropped {dropped} example(s) with empty or whitespace-only text")
+    return kept
+
+
+def _normalize_mapping(task: str, mapping: Mapping[str, Any] | Sequence[str]) -> dict[str, str]:
+    """``{fine: coarse}`` as is; ``{coarse: [fine, ...]}`` inverted; ``[label, ...]`` kept as themselves."""
+    if isinstance(mapping, str) or not isinstance(mapping, (Mapping, Sequence)):
+        raise _error(
+            f"label map for task '{task}': expected a dict {{fine: coarse}}, a dict {{coarse: [fine, ...]}} "
+            f"or a list of labels to keep, got {type(mapping).__name__}"
+        )
+    if not isinstance(mapping, Mapping):
+        return {str(label): str(label) for label in mapping}
+    grouped = [isinstance(v, (list, tuple)) for v in mapping.values()]
+    if not any(grouped):
+        return {str(k): str(v) for k, v in mapping.items()}
+    if not all(grouped):
+        raise _error(
+            f"label map for task '{task}': mixes {{fine: coarse}} and {{coarse: [fine, ...]}} entries; use one form"
+        )
+    out: dict[str, str] = {}
+    for coarse, fines in mapping.items():
+        for fine in fines:
+            if str(fine) in out and out[str(fine)] != str(coarse):
+                raise _error(
+                    f"label map for task '{task}': '{fine}' is listed under both '{out[str(fine)]}' and '{coarse}'"
+                )
+            out[str(fine)] = str(coarse)
+    return out
+
+
+def map_labels(
+    records: Sequence[dict[str, Any]],
+    task: str,
+    mapping: Mapping[str, Any] | Sequence[str],
+    new_task: str | None = None,
+    default: str | None = None,
+) -> Records:
+    """Map the labels of ``task`` to coarser ones (e.g. CLINC150 intents -> domains, or -> core intents).
+
+    ``mapping`` is ``{fine: coarse}``, ``{coarse: [fine, ...]}`` (the layout of CLINC150's domains.json) or a
+    list of labels kept as they are (a user's core intents; combine with ``default: other``). The result goes
+    to ``new_task`` when given (both levels are kept, e.g. ``intent`` and ``intent_coarse``), otherwise it
+    replaces ``task``. Missing labels (None) stay missing. Labels absent from the map become ``default``;
+    with ``default=None`` they raise a `DataSourceError` listing them.
+    """
+    table = _normalize_mapping(task, mapping)
+    if records and not any(task in r for r in records):
+        raise _error(f"label map: task '{task}' not found in the records; keys present: {sorted(records[0])}")
+    unmapped = sorted({r[task] for r in records if r.get(task) is not None and r[task] not in table})
+    if unmapped and default is None:
+        raise _error(
+            f"label map for task '{task}': {len(unmapped)} label(s) have no entry and no default is set: "
+            f"{unmapped[:20]}{' ...' if len(unmapped) > 20 else ''}"
+        )
+    target = new_task or task
+    out: Records = []
+    for r in records:
+        label = r.get(task)
+        out.append({**r, target: None if label is None else table.get(label, default)})
+    return out
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in UNSEEN_POLICIES:
+        raise _error(f"unknown_labels={policy!r} is not a policy; expected one of {list(UNSEEN_POLICIES)}")
+
+
+def resolve_unseen_labels(
+    splits: Splits, tasks: Sequence[str], policy: str = "error", where: str = "data", reference: str = "train"
+) -> Splits:
+    """Apply a policy to labels of the non-``reference`` splits that never occur in ``reference``.
+
+    Policies: ``error`` (raise, listing them), ``drop`` (remove those examples), ``mask`` (set that label to
+    None: the example stays for the other tasks, the task ignores it), ``unknown`` (replace it by the string
+    ``"unknown"``; only accepted when the training split itself has an ``"unknown"`` class for that task,
+    since a classifier never trained on a class cannot predict it and the datamodule would reject it).
+    Only string labels are checked (token-level lists such as slot tags are left alone).
+    Drops and masks are counted in one `DataWarning` per split.
+    """
+    _check_policy(policy)
+    seen = {t: {r.get(t) for r in splits.get(reference, [])} for t in tasks}
+    out: Splits = {}
+    for name, records in splits.items():
+        if name == reference:
+            out[name] = records
+            continue
+        unseen: dict[str, Counter] = {t: Counter() for t in tasks}
+        for r in records:
+            for t in tasks:
+                label = r.get(t)
+                if isinstance(label, str) and label not in seen[t]:
+                    unseen[t][label] += 1
+        found = {t: c for t, c in unseen.items() if c}
+        if not found:
+            out[name] = records
+            continue
+        desc = "; ".join(f"task '{t}': {sorted(c)}" for t, c in found.items())
+        if policy == "error":
+            raise _error(
+                f"{where}: split '{name}' has label(s) never seen in '{reference}' ({desc}); "
+                f"set unknown_labels to 'mask', 'drop' or 'unknown'"
+            )
+        if policy == "unknown":
+            lacking = [t for t in found if UNKNOWN not in seen[t]]
+            if lacking:
+                raise _error(
+                    f"{where}: unknown_labels='unknown' needs an '{UNKNOWN}' class in the '{reference}' split"
+                    f" of task(s) {lacking} (split '{name}' has unseen {desc}); use 'mask' or 'drop' instead"
+                )
+        n_examples = 0
+        kept: Records = []
+        for r in records:
+            bad = [t for t in found if isinstance(r.get(t), str) and r[t] not in seen[t]]
+            if not bad:
+                kept.append(r)
+                continue
+            n_examples += 1
+            if policy == "drop":
+                continue
+            kept.append({**r, **{t: (None if policy == "mask" else UNKNOWN) for t in bad}})
+        verb = {"drop": "dropped", "mask": "masked the label of", "unknown": f"relabelled as '{UNKNOWN}'"}
+        _warn(
+            f"{where}: split '{name}': {verb[policy]} {n_examples} example(s) with label(s) unseen in"
+            f" '{reference}' ({desc})"
+        )
+        out[name] = kept
+    return out
+
+
+def _noised(record: dict[str, Any], text: str) -> dict[str, Any]:
+    if text == record["text"]:
+        return dict(record)
+    out = {**record, "text": text}
+    for key in TOKEN_ALIGNED_KEYS:  # token-level labels no longer line up with a noised text: mark missing
+        if key in out:
+            out[key] = None
+    return out
+
+
+def add_noisy_split(
+    splits: Splits, source_split: str = "test", name: str = "test_noisy", p: float = 1.0, seed: int = 1234
+) -> Splits:
+    """Add split ``name``: ``source_split`` with `noisy_copy` (typos/casing/slang/emoji) applied to each text.
+
+    Same labels, same order, deterministic given ``seed``. Token-aligned fields (``tokens``, ``slots``) of a
+    changed text are set to None (missing), because the noise adds/removes words.
+    """
+    if source_split not in splits:
+        raise _error(f"noisy split: source split '{source_split}' not found; splits: {sorted(splits)}")
+    records = splits[source_split]
+    texts = noisy_copy([r["text"] for r in records], p, seed)
+    return {**splits, name: [_noised(r, t) for r, t in zip(records, texts, strict=True)]}
+
+
+def augment_train(splits: Splits, p: float, seed: int = 0, split: str = "train") -> Splits:
+    """Append a noisy copy (marked ``"augmented": True``) of each training example that the noise changed.
+
+    Each example is noised with probability ``p`` (``noisy_copy``), so about ``p * len(train)`` copies are
+    added; ``p=0`` returns the splits unchanged.
+    """
+    if not p:
+        return splits
+    if split not in splits:
+        raise _error(f"augment: split '{split}' not found; splits present: {sorted(splits)}")
+    records = splits[split]
+    texts = noisy_copy([r["text"] for r in records], p, seed)
+    pairs = zip(records, texts, strict=True)
+    extra = [{**_noised(r, t), "augmented": True} for r, t in pairs if t != r["text"]]
+    return {**splits, split: [*records, *extra]}
+
+
+def prepare(
+    splits: Splits,
+    *,
+    label_maps: Sequence[Mapping[str, Any]] | None = None,
+    noise: Mapping[str, Any] | None = None,
+) -> Splits:
+    """Config-driven post-processing of a loader's splits: label maps, then noise.
+
+    ``label_maps``: list of ``{task, mapping, new_task?, default?}`` (arguments of `map_labels`), applied in
+    order to every split. ``noise``: ``{test_p, train_p, seed, source_split, name}`` (all optional):
+    ``test_p`` (default 1.0, null = no noisy split) builds ``name`` (``test_noisy``) from ``source_split``
+    (``test``) with ``seed``; ``train_p`` (default 0) adds noisy training copies with ``seed + 1``.
+    """
+    for spec in label_maps or []:
+        extra = sorted(set(spec) - {"task", "mapping", "new_task", "default"})
+        if extra or "task" not in spec or "mapping" not in spec:
+            raise _error(f"label_maps entry {dict(spec)!r}: expected keys task, mapping (+ optional new_task, default)")
+        splits = {name: map_labels(recs, **spec) for name, recs in splits.items()}
+    if noise is not None:
+        unknown = sorted(set(noise) - set(NOISE_KEYS))
+        if unknown:
+            raise _error(f"noise: unknown key(s) {unknown}; expected some of {list(NOISE_KEYS)}")
+        seed = int(noise.get("seed", 1234))
+        if noise.get("train_p"):
+            splits = augment_train(splits, float(noise["train_p"]), seed=seed + 1)
+        test_p = noise.get("test_p", 1.0)
+        if test_p is not None:
+            source, name = noise.get("source_split", "test"), noise.get("name", "test_noisy")
+            splits = add_noisy_split(splits, source, name, float(test_p), seed)
+    return splits

@@ -1,0 +1,279 @@
+"""`MultiTaskModule`: one shared encoder, one classification head per task, optional BiLSTM and fusion."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from intentfusion.models.backbone import embeddings, encoder_layers, load_encoder, resolve_backbone
+from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
+from intentfusion.phases.plan import PhasePlan, PhaseScheduler, PhaseState
+
+IGNORE_INDEX = -100
+
+
+class MultiTaskModule(L.LightningModule):
+    """Shared encoder -> pooled vector (+ gated BiLSTM branch) -> per-task heads (+ label fusion).
+
+    Every part exists from `__init__` on, so checkpoints always have the same keys; the phase callback only
+    switches parts on and decides what trains (`set_phase`). All parameters are in the optimizer from the
+    start, grouped by depth; the `PhaseScheduler` gates each group's LR (0 while frozen).
+    """
+
+    def __init__(
+        self,
+        backbone: dict[str, Any],
+        label_names: dict[str, list[str]],
+        optim: dict[str, Any],
+        phases: dict[str, Any],
+        task_weights: dict[str, float] | None = None,
+        head_dropout: float = 0.1,
+        bilstm: dict[str, Any] | None = None,
+        fusion: dict[str, Any] | None = None,
+        cache_dir: str = ".cache",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.label_names = {task: list(names) for task, names in label_names.items()}
+        self.tasks = list(self.label_names)
+        self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
+        path = resolve_backbone(backbone["name_or_path"], cache_dir)
+        self.encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
+        self.encoder.train()  # `from_pretrained` returns it in eval mode
+        if getattr(self.encoder, "pooler", None) is not None:  # we pool ourselves: drop the unused BERT pooler
+            self.encoder.pooler = None
+        hidden = self.encoder.config.hidden_size
+        self.pooler = Pooler(backbone.get("pooling", "mean"))
+        self.bilstm = BiLSTMBranch(hidden, **(bilstm or {}))
+        self.heads = nn.ModuleDict(
+            {t: nn.Sequential(nn.Dropout(head_dropout), nn.Linear(hidden, len(n))) for t, n in label_names.items()}
+        )
+        num_labels = {t: len(n) for t, n in label_names.items()}
+        self.fusion = LabelFusion(num_labels, (fusion or {}).get("pairs", [["intent", "sentiment"]]))
+        # depth 0: task parts; 1..L: encoder layers from the top; L+1: embeddings
+        self.backbone_groups: list[list[nn.Module]] = [[m] for m in reversed(encoder_layers(self.encoder))]
+        self.backbone_groups.append([embeddings(self.encoder)])
+        self.plan = PhasePlan.from_config(
+            phases["schedule"],
+            optim["epochs"],
+            phases.get("layer_decay", 1.0),
+            len(self.backbone_groups),
+            defaults={"warmup_ratio": optim.get("warmup_ratio", 0.1)},
+        )
+        self.cache_features_when_frozen = bool(phases.get("cache_features", True))
+        self.bilstm_active = False
+        self.fusion_active = False
+        self.phase_state: PhaseState | None = None
+        self.feature_cache: torch.Tensor | None = None  # pooled features of the training set, by example index
+        self.metrics = nn.ModuleDict()
+        self.predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}  # split -> task -> (pred, gold)
+
+    # ----------------------------------------------------------------------------------------- phases
+    @property
+    def uses_feature_cache(self) -> bool:
+        """Whether the current phase trains on cached pooled features (frozen encoder, no BiLSTM)."""
+        state = self.phase_state
+        return (
+            self.cache_features_when_frozen
+            and state is not None
+            and state.unfrozen_groups == 0
+            and not self.bilstm_active
+        )
+
+    def set_phase(self, state: PhaseState) -> None:
+        """Apply a phase: trainable backbone groups, eval mode for frozen ones, active parts."""
+        self.phase_state = state
+        self.bilstm_active, self.fusion_active = state.phase.bilstm, state.phase.fusion
+        other = [p for n, p in self.encoder.named_parameters() if not self._in_groups(p)]
+        for depth, modules in enumerate(self.backbone_groups, start=1):
+            for module in modules:
+                module.requires_grad_(depth <= state.unfrozen_groups)
+        for p in other:  # parameters outside the layer groups (e.g. a final norm) train with the top group
+            p.requires_grad_(state.unfrozen_groups > 0)
+        self.bilstm.requires_grad_(self.bilstm_active)  # inactive parts are not trainable either
+        self.fusion.requires_grad_(self.fusion_active)
+        if not self.uses_feature_cache:
+            self.feature_cache = None
+        self.train(self.training)
+
+    def _in_groups(self, param: nn.Parameter) -> bool:
+        ids = getattr(self, "_group_param_ids", None)
+        if ids is None:
+            ids = {id(p) for mods in self.backbone_groups for m in mods for p in m.parameters()}
+            self._group_param_ids = ids
+        return id(param) in ids
+
+    def train(self, mode: bool = True) -> MultiTaskModule:
+        """Like `nn.Module.train`, but frozen backbone groups stay in eval mode (no dropout)."""
+        super().train(mode)
+        if mode and self.phase_state is not None:
+            for depth, modules in enumerate(self.backbone_groups, start=1):
+                if depth > self.phase_state.unfrozen_groups:
+                    for module in modules:
+                        module.eval()
+        return self
+
+    # ----------------------------------------------------------------------------------------- forward
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled sentence vector (+ the BiLSTM branch when active)."""
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = self.pooler(states, attention_mask)
+        if self.bilstm_active:
+            pooled = pooled + self.bilstm(states, attention_mask)
+        return pooled
+
+    def classify(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = {task: head(pooled) for task, head in self.heads.items()}
+        return self.fusion(logits) if self.fusion_active else logits
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits per task."""
+        return self.classify(self.encode(input_ids, attention_mask))
+
+    def loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Weighted sum of per-task cross-entropies; examples without a task's label (-100) are ignored."""
+        total, parts = 0.0, {}
+        for i, task in enumerate(self.tasks):
+            target = labels[:, i]
+            summed = nn.functional.cross_entropy(
+                logits[task].float(), target, ignore_index=IGNORE_INDEX, reduction="sum"
+            )
+            parts[task] = summed / (target != IGNORE_INDEX).sum().clamp(min=1)
+            total = total + self.task_weights[task] * parts[task]
+        return total, parts
+
+    # ----------------------------------------------------------------------------------------- steps
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        if self.uses_feature_cache and self.feature_cache is not None:
+            pooled = self.feature_cache[batch["idx"]].to(self.device)
+        else:
+            pooled = self.encode(batch["input_ids"], batch["attention_mask"])
+        loss, parts = self.loss(self.classify(pooled), batch["labels"])
+        n = batch["labels"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=n)
+        for task, value in parts.items():
+            self.log(f"train/{task}/loss", value, batch_size=n)
+        return loss
+
+    def _eval_step(self, batch: dict[str, Any]) -> None:
+        split = batch["split"]
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss, _ = self.loss(logits, batch["labels"])
+        self.log(f"{split}/loss", loss, batch_size=batch["labels"].shape[0], add_dataloader_idx=False)
+        for i, task in enumerate(self.tasks):
+            gold = batch["labels"][:, i]
+            self._metrics(split, task).update(logits[task].float(), gold)
+            keep = gold != IGNORE_INDEX
+            pred, old = logits[task].argmax(-1)[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
+            gold = gold[keep].cpu()
+            self.predictions[split][task] = (
+                (pred, gold) if old is None else (torch.cat([old[0], pred]), torch.cat([old[1], gold]))
+            )
+
+    def on_validation_epoch_start(self) -> None:
+        self.predictions.pop("val", None)
+
+    def on_test_epoch_start(self) -> None:
+        self.predictions.clear()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step(batch)
+
+    def _metrics(self, split: str, task: str) -> MetricCollection:
+        key = f"{split}__{task}"
+        if key not in self.metrics:
+            n = len(self.label_names[task])
+            self.metrics[key] = MetricCollection(
+                {
+                    "acc": MulticlassAccuracy(n, average="micro", ignore_index=IGNORE_INDEX),
+                    "f1_macro": MulticlassF1Score(n, average="macro", ignore_index=IGNORE_INDEX),
+                }
+            ).to(self.device)
+        return self.metrics[key]
+
+    def _log_epoch_metrics(self) -> None:
+        """Compute, log and reset every split's metrics; `<split>/score` is the mean macro-F1 over tasks."""
+        splits: dict[str, list[float]] = {}
+        for key, collection in self.metrics.items():
+            split, task = key.split("__")
+            if not collection[next(iter(collection.keys()))].update_called:
+                continue
+            for name, value in collection.compute().items():
+                self.log(f"{split}/{task}/{name}", value, add_dataloader_idx=False, sync_dist=False)
+                if name == "f1_macro":
+                    splits.setdefault(split, []).append(float(value))
+            collection.reset()
+        for split, values in splits.items():
+            self.log(f"{split}/score", sum(values) / len(values), add_dataloader_idx=False)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch_metrics()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch_metrics()
+
+    # ----------------------------------------------------------------------------------------- optim
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Every parameter, grouped by depth (0 task parts, k backbone group) and by weight decay.
+
+        Biases, norms and gates (`ndim < 2`) get no weight decay. Each group records its `depth`.
+        """
+        wd = float(self.hparams.optim.get("weight_decay", 0.0))
+        by_depth: list[list[nn.Parameter]] = [[] for _ in range(len(self.backbone_groups) + 1)]
+        for depth, modules in enumerate(self.backbone_groups, start=1):
+            by_depth[depth] = [p for m in modules for p in m.parameters()]
+        grouped = {id(p) for params in by_depth for p in params}
+        by_depth[1] += [p for p in self.encoder.parameters() if id(p) not in grouped]
+        by_depth[0] = [p for n, p in self.named_parameters() if not n.startswith("encoder.")]
+        groups = []
+        for depth, params in enumerate(by_depth):
+            for decay in (True, False):
+                chosen = [p for p in params if (p.ndim >= 2) == decay]
+                if chosen:
+                    name = "task_parts" if depth == 0 else f"backbone_top{depth}"
+                    if depth == len(self.backbone_groups):
+                        name = "embeddings"
+                    groups.append(
+                        {
+                            "params": chosen,
+                            "weight_decay": wd if decay else 0.0,
+                            "depth": depth,
+                            "name": name + ("" if decay else "_no_decay"),
+                        }
+                    )
+        return groups
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        lr = float(self.hparams.optim["lr"])
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=lr, foreach=True)
+        # the epoch length is set in `on_train_start`: asking for it here would load the train dataloader
+        # before Lightning restores its mid-epoch position from a checkpoint
+        scheduler = PhaseScheduler(optimizer, self.plan)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_start(self) -> None:
+        steps_per_epoch = math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)
+        self.lr_schedulers().set_steps_per_epoch(steps_per_epoch)
+
+    # ----------------------------------------------------------------------------------------- checkpoint
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["intentfusion"] = {
+            "bilstm_active": self.bilstm_active,
+            "fusion_active": self.fusion_active,
+            "label_names": self.label_names,
+            "config": getattr(self, "run_config", None),  # the resolved training config (plain containers)
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("intentfusion", {})
+        self.bilstm_active = bool(state.get("bilstm_active", False))
+        self.fusion_active = bool(state.get("fusion_active", False))

@@ -1,0 +1,80 @@
+"""Model parts on top of the shared encoder: pooling, the BiLSTM branch and label fusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+POOLINGS = ("cls", "mean")
+
+
+def masked_mean(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `states` (B, T, H) over the positions where `mask` (B, T) is 1."""
+    weights = mask.unsqueeze(-1).to(states.dtype)
+    return (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class Pooler(nn.Module):
+    """Sentence vector from token states: the first token (`cls`) or the masked mean (`mean`)."""
+
+    def __init__(self, mode: str = "mean") -> None:
+        super().__init__()
+        if mode not in POOLINGS:
+            raise ValueError(f"backbone.pooling={mode!r}, expected one of {POOLINGS}")
+        self.mode = mode
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return states[:, 0] if self.mode == "cls" else masked_mean(states, mask)
+
+
+class BiLSTMBranch(nn.Module):
+    """BiLSTM over the encoder's token states, joined to the pooled vector by a zero-initialised gate.
+
+    Returns `gate * proj(mean_t BiLSTM(states)_t)`, added residually to the pooled representation. The gate
+    starts at exactly zero, so switching the branch on leaves the model's outputs unchanged until it learns.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * hidden_size, input_size)
+        self.gate = nn.Parameter(torch.zeros(input_size))
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        lengths = mask.sum(1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(states.float(), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=states.shape[1])
+        return self.gate * self.proj(masked_mean(out, mask))
+
+
+class LabelFusion(nn.Module):
+    """Sentiment <-> intent fusion: each task's logits see the other task's predicted distribution.
+
+    For every ordered pair (a, b) built from `pairs`, `logits[a] += W_ab · softmax(logits[b])` where `W_ab` is a
+    bias-free linear map initialised to zero: the fusion is an exact no-op when switched on and learns how
+    the partner's distribution should shift each class (e.g. an angry sentiment raising `cancellation`).
+    Both directions use the logits from before fusion, so the result does not depend on the pair order.
+    Pairs naming a task that the model does not have are ignored.
+    """
+
+    def __init__(self, num_labels: dict[str, int], pairs: Sequence[Sequence[str]]) -> None:
+        super().__init__()
+        links = []
+        for a, b in pairs:
+            if a in num_labels and b in num_labels:
+                links += [(a, b), (b, a)]
+        self.links = sorted(set(links))
+        self.maps = nn.ModuleDict(
+            {f"{dst}__from__{src}": nn.Linear(num_labels[src], num_labels[dst], bias=False) for dst, src in self.links}
+        )
+        for layer in self.maps.values():
+            nn.init.zeros_(layer.weight)
+
+    def forward(self, logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fused = dict(logits)
+        for dst, src in self.links:
+            fused[dst] = fused[dst] + self.maps[f"{dst}__from__{src}"](logits[src].softmax(-1))
+        return fused

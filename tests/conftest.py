@@ -1,0 +1,49 @@
+"""Shared fixtures: offline environment, Hydra compose helper, a session-wide tiny-backbone cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("INTENTFUSION_ROOT", str(ROOT))
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+import intentfusion  # noqa: E402, F401  (registers the OmegaConf resolvers)
+
+CONF = ROOT / "conf"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of built tiny backbones for the whole session."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def make_cfg(out_dir: Path, cache: Path, *overrides: str, config: str = "train") -> DictConfig:
+    """Compose `conf/<config>.yaml` for a test: tiny backbone, no logger, no progress bar, outputs in out_dir."""
+    base = [f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}", "logger=none"]
+    if config == "train":
+        base += ["backbone=tiny", "callbacks.rich_progress_bar=null"]
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose(config, overrides=[*base, *overrides])
+    with open_dict(cfg):
+        cfg.trainer.enable_model_summary = False
+        cfg.trainer.enable_progress_bar = False
+    return cfg
+
+
+@pytest.fixture
+def cfg_factory(tmp_path: Path, cache_dir: Path):
+    """`cfg_factory(*overrides, name="run")` -> a composed train config writing to tmp_path/name."""
+
+    def factory(*overrides: str, name: str = "run", config: str = "train") -> DictConfig:
+        return make_cfg(tmp_path / name, cache_dir, *overrides, config=config)
+
+    return factory

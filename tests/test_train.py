@@ -1,0 +1,151 @@
+"""End-to-end behaviour of `train(cfg)` and `evaluate(cfg)` on the embedded data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from intentfusion.evaluate import evaluate
+from intentfusion.train import train
+
+from .conftest import CONF, ROOT
+
+# a small, fast corpus and a learning rate a random tiny encoder can learn with
+FAST = ["data.source.n=480", "hparams.batch_size=16", "hparams.lr=2e-3", "trainer.precision=32"]
+
+
+def _groups() -> list[tuple[str, str]]:
+    skip = {"hydra", "experiment"}
+    return [
+        (group.name, option.stem)
+        for group in sorted(CONF.iterdir())
+        if group.is_dir() and group.name not in skip
+        for option in sorted(group.glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize(("group", "option"), _groups())
+def test_every_config_group_option_composes(group: str, option: str, tmp_path: Path) -> None:
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"{group}={option}", f"paths.output_dir={tmp_path}"])
+    assert cfg.trainer.max_epochs >= 1
+    assert cfg.model._target_.endswith("MultiTaskModule")
+
+
+def test_hparams_configs_match_the_documented_triples() -> None:
+    expected = {"config1": (2e-5, 16, 3), "config2": (3e-5, 8, 4), "config3": (5e-5, 16, 5)}
+    for name, (lr, bs, epochs) in expected.items():
+        with initialize_config_dir(str(CONF), version_base="1.3"):
+            cfg = compose("train", overrides=[f"hparams={name}", "paths.output_dir=x"])
+        h = cfg.hparams
+        assert (h.lr, h.batch_size, h.epochs, h.weight_decay, h.warmup_ratio, h.grad_clip) == (
+            lr,
+            bs,
+            epochs,
+            0.01,
+            0.1,
+            1.0,
+        )
+        assert cfg.data.batch_size == bs
+
+
+def test_fast_dev_run_on_tiny(cfg_factory) -> None:
+    metrics = train(cfg_factory("debug=fdr", *FAST))
+    assert "test/intent/acc" in metrics and "test_noisy/intent/acc" in metrics
+
+
+def _majority_accuracy(records: list[dict], task: str) -> float:
+    return Counter(r[task] for r in records).most_common(1)[0][1] / len(records)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, dict]:
+    """A short real run on tiny (plain fine-tuning, 6 epochs), shared by the tests below."""
+    from .conftest import make_cfg
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    cfg = make_cfg(out, cache_dir, "phases=full", "hparams.epochs=6", "logger=csv", *FAST)
+    return out, train(cfg)
+
+
+def test_short_tiny_run_beats_the_majority_baseline(tiny_run) -> None:
+    from intentfusion.data.support import load_support
+
+    out, metrics = tiny_run
+    test = load_support(n=480)["test"]
+    assert metrics["test/intent/acc"] > _majority_accuracy(test, "intent") + 0.15
+    assert metrics["best/val/score"] > 0.3
+    written = json.loads((out / "metrics.json").read_text())
+    assert written["metrics"]["test/intent/acc"] == pytest.approx(metrics["test/intent/acc"])
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((out / "checkpoints").glob("epoch*.ckpt"))) == 2  # best 2
+    assert (out / "csv").is_dir() and (out / "config_tree.log").is_file() and (out / "data_summary.json").is_file()
+
+
+def test_evaluate_reproduces_the_train_time_test_metrics(tiny_run, cfg_factory) -> None:
+    out, metrics = tiny_run
+    best = json.loads((out / "metrics.json").read_text())["checkpoint"]
+    cfg = cfg_factory(f"ckpt_path={best}", "trainer.precision=32", name="eval", config="evaluate")
+    evaluated = evaluate(cfg)
+    for key, value in metrics.items():
+        if key.startswith("test"):
+            assert evaluated[key] == value, key
+    assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())["metrics"] == evaluated
+
+
+def test_resume_from_last_checkpoint_continues_from_the_saved_step(cfg_factory) -> None:
+    plan = ["phases=full", "hparams.epochs=4", "test=false", *FAST]
+    stopped = cfg_factory(*plan, "trainer.max_epochs=2", name="stopped")
+    train(stopped)
+    last = Path(stopped.paths.output_dir) / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    resumed_cfg = cfg_factory(*plan, f"ckpt_path={last}", name="resumed")
+    train(resumed_cfg)
+    resumed = torch.load(Path(resumed_cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1 and resumed["epoch"] == 3
+    assert resumed["global_step"] == 2 * saved["global_step"]  # continued, not restarted
+
+
+def test_minilm_loads_offline_and_trains_a_few_dozen_steps(cfg_factory) -> None:
+    cfg = cfg_factory(
+        "backbone=minilm",
+        "phases=full",
+        "trainer.max_steps=30",
+        "trainer.limit_val_batches=4",
+        "trainer.limit_test_batches=2",
+        "data.source.n=480",
+    )
+    metrics = train(cfg)
+    assert metrics["test/intent/acc"] >= 0.0
+    assert cfg.backbone.name_or_path == "builtin:minilm"
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 30
+    assert last["state_dict"]["encoder.embeddings.word_embeddings.weight"].shape == (30522, 384)
+
+
+def test_missing_backbone_fails_in_one_readable_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "backbone=xlmr", f"hydra.run.dir={tmp_path}", "logger=none"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**_env(), "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 1
+    err = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1, result.stderr[-2000:]
+    assert "xlm-roberta-base" in err[0] and "backbone.name_or_path" in err[0]
+    assert "Traceback" not in result.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
