@@ -18,6 +18,8 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 import intentfusion  # noqa: E402, F401  (registers the OmegaConf resolvers)
 
 CONF = ROOT / "conf"
+# a small, fast corpus and a learning rate a random tiny encoder can learn with
+FAST = ["data.source.n=480", "hparams.batch_size=16", "hparams.lr=2e-3", "trainer.precision=32"]
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +49,13 @@ def cfg_factory(tmp_path: Path, cache_dir: Path):
         return make_cfg(tmp_path / name, cache_dir, *overrides, config=config)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, dict]:
+    """A short real run on tiny (plain fine-tuning, 6 epochs, CSV logger), shared by several test modules."""
+    from intentfusion.train import train
+
+    out = tmp_path_factory.mktemp("tiny_run")
+    cfg = make_cfg(out, cache_dir, "phases=full", "hparams.epochs=6", "logger=csv", *FAST)
+    return out, train(cfg)

@@ -15,10 +15,7 @@ from hydra import compose, initialize_config_dir
 from intentfusion.evaluate import evaluate
 from intentfusion.train import train
 
-from .conftest import CONF, ROOT
-
-# a small, fast corpus and a learning rate a random tiny encoder can learn with
-FAST = ["data.source.n=480", "hparams.batch_size=16", "hparams.lr=2e-3", "trainer.precision=32"]
+from .conftest import CONF, FAST, ROOT
 
 
 def _groups() -> list[tuple[str, str]]:
@@ -63,16 +60,6 @@ def test_fast_dev_run_on_tiny(cfg_factory) -> None:
 
 def _majority_accuracy(records: list[dict], task: str) -> float:
     return Counter(r[task] for r in records).most_common(1)[0][1] / len(records)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[Path, dict]:
-    """A short real run on tiny (plain fine-tuning, 6 epochs), shared by the tests below."""
-    from .conftest import make_cfg
-
-    out = tmp_path_factory.mktemp("tiny_run")
-    cfg = make_cfg(out, cache_dir, "phases=full", "hparams.epochs=6", "logger=csv", *FAST)
-    return out, train(cfg)
 
 
 def test_short_tiny_run_beats_the_majority_baseline(tiny_run) -> None:

@@ -1,7 +1,9 @@
-"""`evaluate(cfg)`: test a checkpoint on the data it was trained on and write `metrics.json`."""
+"""`evaluate(cfg)`: the full metric suite for one or several checkpoints, on the data they were trained on."""
 
 from __future__ import annotations
 
+import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from intentfusion.evaluation.report_md import render_report
+from intentfusion.evaluation.suite import collect_outputs, evaluate_model, write_predictions
 from intentfusion.models.module import MultiTaskModule
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb
@@ -27,26 +31,91 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
     return OmegaConf.create(config)
 
 
-def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    """Rebuild the training run's datamodule (same label maps), test the checkpoint, write `metrics.json`."""
-    out_dir = Path(cfg.paths.output_dir)
+def checkpoints_of(spec: Any) -> list[Path]:
+    """`ckpt_path` as given: one file, a list of files, or a (multi)run dir (its best checkpoint per job)."""
+    items = [spec] if isinstance(spec, str | Path) else list(spec)
+    found: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            jobs = sorted(item.glob("**/metrics.json"))
+            best = [json.loads(p.read_text()).get("checkpoint") for p in jobs]
+            found += [Path(b) for b in best if b]
+            if not jobs:
+                raise FileNotFoundError(f"ckpt_path={item}: a directory without any run's metrics.json below it")
+        else:
+            found.append(item)
+    return found
+
+
+def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: list[Any]) -> dict[str, Any]:
+    """Test metrics (as in training) plus the full suite for one checkpoint; writes outputs into `out_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_cfg = load_run_config(cfg.ckpt_path)
+    run_cfg = load_run_config(ckpt)
     if cfg.get("data_overrides"):
         run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.data_overrides)
-    model = MultiTaskModule.load_from_checkpoint(cfg.ckpt_path, map_location="cpu", weights_only=True)
+    model = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     L.seed_everything(run_cfg.get("seed", 0), workers=True)
     datamodule = hydra.utils.instantiate(run_cfg.data, label_names=model.label_names)
     datamodule.setup("test")
-    prepare_wandb(cfg)
-    loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
     metrics: dict[str, float] = {}
     for results in trainer.test(model, datamodule=datamodule):
         metrics.update({k: float(v) for k, v in results.items()})
-    metrics = dict(sorted(metrics.items()))
-    dump_json({"checkpoint": str(cfg.ckpt_path), "metrics": metrics}, out_dir / "metrics.json")
+
+    splits = [s for s in datamodule.splits if s != "train"]
+    forward_context = trainer.precision_plugin.forward_context
+    outputs = {s: collect_outputs(model, datamodule._loader(s, train=False), forward_context) for s in splits}
+    suite = evaluate_model(outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite))
+    write_predictions(out_dir / "predictions.jsonl", {s: datamodule.splits[s].texts for s in splits}, outputs,
+                      model.label_names, suite["temperatures"])
+    dump_json(suite["temperatures"], ckpt.parent / "temperatures.json")  # the predictor picks them up
+    result = {"checkpoint": str(ckpt), "metrics": dict(sorted(metrics.items())), "suite": suite}
+    dump_json(result, out_dir / "metrics.json")
+    (out_dir / "report.md").write_text(render_report(suite, str(ckpt)))
     for logger in loggers:
-        if type(logger).__name__ == "WandbLogger":
-            logger.experiment.finish()
-    return metrics
+        _log_to_wandb(logger, result, out_dir)
+    return result
+
+
+def _log_to_wandb(logger: Any, result: dict[str, Any], out_dir: Path) -> None:
+    if type(logger).__name__ != "WandbLogger":
+        return
+    logger.log_metrics(result["metrics"])
+    flat = {f"eval/{t}/{s}/{k}": v for t, p in result["suite"]["tasks"].items() for s, r in p["splits"].items()
+            for k, v in r.items() if isinstance(v, float)}
+    logger.log_metrics(flat)
+    for png in sorted(out_dir.glob("*.png")):
+        logger.log_image(key=f"eval/{png.stem}", images=[str(png)])
+    logger.experiment.save(str(out_dir / "report.md"), base_path=str(out_dir))
+
+
+def mean_std(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std (sample std; 0 for one run) of every headline metric shared by all runs."""
+    keys = set.intersection(*(set(r["metrics"]) for r in results))
+    summary = {}
+    for key in sorted(keys):
+        values = [r["metrics"][key] for r in results]
+        summary[key] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+    return {"runs": len(results), "metrics": summary}
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate `cfg.ckpt_path` (a file, a list, or a multirun dir); several checkpoints also get mean ± std."""
+    out_dir = Path(cfg.paths.output_dir)
+    ckpts = checkpoints_of(cfg.ckpt_path)
+    prepare_wandb(cfg)
+    loggers = instantiate_group(cfg.get("logger"))
+    try:
+        if len(ckpts) == 1:
+            return evaluate_checkpoint(cfg, ckpts[0], out_dir, loggers)["metrics"]
+        results = [evaluate_checkpoint(cfg, c, out_dir / f"run{i}", loggers) for i, c in enumerate(ckpts)]
+        summary = mean_std(results)
+        dump_json(summary, out_dir / "metrics.json")
+        (out_dir / "report.md").write_text(
+            render_report(results[0]["suite"], ", ".join(map(str, ckpts)), multi_seed=summary)
+        )
+        return {k: v["mean"] for k, v in summary["metrics"].items()}
+    finally:
+        for logger in loggers:
+            if type(logger).__name__ == "WandbLogger":
+                logger.experiment.finish()

@@ -1,0 +1,192 @@
+"""The full evaluation of one model on every split of its data: numbers, plots, predictions.
+
+`evaluate_model` runs inference once per split, then computes per task and split: accuracy, macro/weighted F1,
+per-class report, confusion matrix, majority and uniform-random baselines; calibration (ECE, MCE, NLL, Brier)
+before and after a temperature fitted on the validation split; the fuzzy intent score; the routing cost of the
+`action` task with a confidence-threshold fallback sweep; out-of-scope metrics under both policies; and the
+clean-vs-noisy robustness gap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from intentfusion.evaluation.business import routing_cost, threshold_fallback_sweep
+from intentfusion.evaluation.calibration import (
+    apply_temperature,
+    calibration_metrics,
+    fit_temperature,
+    reliability_diagram,
+)
+from intentfusion.evaluation.metrics import task_report
+from intentfusion.evaluation.oos import apply_threshold, choose_oos_threshold, oos_metrics, oos_threshold_curve
+from intentfusion.phases.artifacts import save_confusion_matrices
+
+IGNORE_INDEX = -100
+SplitOutputs = dict[str, Any]  # {"logits": {task: (N, C)}, "labels": (N, T), "texts": [...]}
+
+
+@torch.inference_mode()
+def collect_outputs(model: torch.nn.Module, loader: Iterable[dict[str, Any]], forward_context: Any) -> SplitOutputs:
+    """Logits of every example of a split, in dataset order, under the trainer's precision context."""
+    model.eval()
+    logits: dict[str, list[torch.Tensor]] = {}
+    labels, order = [], []
+    for batch in loader:
+        with forward_context():
+            out = model(batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device))
+        for task, value in out.items():
+            logits.setdefault(task, []).append(value.float().cpu())
+        labels.append(batch["labels"])
+        order.append(batch["idx"])
+    perm = torch.argsort(torch.cat(order))
+    return {
+        "logits": {task: torch.cat(parts)[perm] for task, parts in logits.items()},
+        "labels": torch.cat(labels)[perm],
+    }
+
+
+def _task_column(outputs: SplitOutputs, tasks: list[str], task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs["logits"][task], outputs["labels"][:, tasks.index(task)]
+
+
+def evaluate_model(
+    outputs: dict[str, SplitOutputs],
+    label_names: dict[str, list[str]],
+    train_labels: torch.Tensor,
+    out_dir: Path,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """Every metric of the suite from per-split outputs; writes PNGs under `out_dir` and returns the numbers."""
+    tasks = list(label_names)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
+    for j, task in enumerate(tasks):
+        names = label_names[task]
+        per_task: dict[str, Any] = {"splits": {}}
+        if "val" in outputs and (outputs["val"]["labels"][:, j] != IGNORE_INDEX).any():
+            val_logits, val_gold = _task_column(outputs["val"], tasks, task)
+            results["temperatures"][task] = fit_temperature(val_logits, val_gold)
+        temperature = results["temperatures"].get(task, 1.0)
+        for split, split_out in outputs.items():
+            if split.endswith("_oos") or split == "val":
+                continue
+            logits, gold = _task_column(split_out, tasks, task)
+            if not (gold != IGNORE_INDEX).any():
+                continue
+            report = task_report(logits, gold, names, train_targets=train_labels[:, j])
+            report["calibration"] = calibration_metrics(logits, gold)
+            report["calibration_scaled"] = calibration_metrics(apply_temperature(logits, temperature), gold)
+            per_task["splits"][split] = report
+            if split == "test":
+                reliability_diagram(logits, gold, out_dir / f"reliability_{task}.png", title=f"{task} (test)",
+                                    temperature=temperature)
+                keep = gold != IGNORE_INDEX
+                save_confusion_matrices({task: (logits.argmax(-1)[keep], gold[keep])}, label_names, out_dir)
+        if "test" in per_task["splits"] and "test_noisy" in per_task["splits"]:
+            clean, noisy = per_task["splits"]["test"], per_task["splits"]["test_noisy"]
+            per_task["robustness"] = {
+                metric: {"clean": clean[metric], "noisy": noisy[metric], "gap": clean[metric] - noisy[metric]}
+                for metric in ("accuracy", "macro_f1")
+            }
+        results["tasks"][task] = per_task
+    _task_specific(results, outputs, label_names, out_dir, options)
+    return results
+
+
+def _task_specific(
+    results: dict[str, Any],
+    outputs: dict[str, SplitOutputs],
+    label_names: dict[str, list[str]],
+    out_dir: Path,
+    options: dict[str, Any],
+) -> None:
+    """Fuzzy intent score, routing cost of `action`, and out-of-scope detection, where they apply."""
+    tasks = list(label_names)
+    test = outputs.get("test")
+    if test is None:
+        return
+    if "intent" in tasks and options.get("fuzzy", True):
+        from intentfusion.evaluation.fuzzy import FuzzyIntentScorer
+
+        logits, gold = _task_column(test, tasks, "intent")
+        scorer = FuzzyIntentScorer()
+        results["fuzzy_intent"] = scorer.score(
+            logits.argmax(-1), gold, label_names["intent"], threshold=options.get("fuzzy_threshold", 0.8)
+        )
+    if "action" in tasks and set(label_names["action"]) >= {"escalate_to_human", "auto_resolve"}:
+        logits, gold = _task_column(test, tasks, "action")
+        keep = gold != IGNORE_INDEX
+        names = label_names["action"]
+        pred = [names[i] for i in logits.argmax(-1)[keep].tolist()]
+        gold_names = [names[i] for i in gold[keep].tolist()]
+        cost = options.get("cost_matrix")
+        results["business"] = {
+            "cost": routing_cost(pred, gold_names, cost_matrix=cost, labels=names),
+            "fallback_sweep": threshold_fallback_sweep(
+                logits[keep].softmax(-1), gold[keep], names, cost_matrix=cost, fallback=options.get(
+                    "fallback", "request_more_info")
+            ),
+        }
+    if "intent" in tasks and ("oos" in label_names["intent"] or "test_oos" in outputs):
+        results["oos"] = _oos(outputs, tasks, label_names["intent"], out_dir)
+
+
+def _oos(outputs: dict[str, SplitOutputs], tasks: list[str], names: list[str], out_dir: Path) -> dict[str, Any]:
+    """OOS as a class (when the model has one) and max-softmax thresholding chosen on validation."""
+
+    def stack(split: str) -> tuple[torch.Tensor, list[str]]:
+        logits, gold = _task_column(outputs[split], tasks, "intent")
+        gold_names = [names[g] if g != IGNORE_INDEX else "oos" for g in gold.tolist()]
+        if split.endswith("_oos"):
+            gold_names = ["oos"] * len(gold_names)
+        return logits, gold_names
+
+    def joined(*splits: str) -> tuple[torch.Tensor, list[str]]:
+        parts = [stack(s) for s in splits if s in outputs]
+        return torch.cat([p[0] for p in parts]), [g for p in parts for g in p[1]]
+
+    test_logits, test_gold = joined("test", "test_oos")
+    out: dict[str, Any] = {}
+    oos_index = names.index("oos") if "oos" in names else len(names)
+    if "oos" in names:
+        out["as_class"] = oos_metrics([names[i] for i in test_logits.argmax(-1).tolist()], test_gold)
+    val_logits, val_gold = joined("val", "val_oos")
+    val_is_oos = torch.tensor([g == "oos" for g in val_gold])
+    if val_is_oos.any() and not val_is_oos.all():
+        val_max = val_logits.softmax(-1).max(-1).values
+        correct = torch.tensor([names[i] == g for i, g in zip(val_logits.argmax(-1).tolist(), val_gold, strict=True)])
+        t = choose_oos_threshold(val_max, val_is_oos)
+        probs = test_logits.softmax(-1)
+        pred_idx = apply_threshold(probs, t, oos_index)
+        pred = ["oos" if i >= len(names) else names[i] for i in pred_idx.tolist()]
+        out["threshold"] = {"value": t, **oos_metrics(pred, test_gold)}
+        oos_threshold_curve(val_max, val_is_oos, correct, out_dir / "oos_threshold.png", chosen_threshold=t)
+    return out
+
+
+def write_predictions(
+    path: Path, texts: dict[str, list[str]], outputs: dict[str, SplitOutputs], label_names: dict[str, list[str]],
+    temperatures: dict[str, float],
+) -> None:
+    """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence."""
+    tasks = list(label_names)
+    with open(path, "w", encoding="utf-8") as f:
+        for split, split_out in outputs.items():
+            probs = {t: apply_temperature(split_out["logits"][t], temperatures.get(t, 1.0)).softmax(-1) for t in tasks}
+            for i, text in enumerate(texts[split]):
+                row: dict[str, Any] = {"split": split, "text": text}
+                for j, task in enumerate(tasks):
+                    conf, pred = probs[task][i].max(-1)
+                    gold = int(split_out["labels"][i, j])
+                    row[task] = {
+                        "gold": label_names[task][gold] if gold != IGNORE_INDEX else None,
+                        "predicted": label_names[task][int(pred)],
+                        "confidence": round(float(conf), 4),
+                    }
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
