@@ -1,7 +1,13 @@
-"""Batching: length-grouped, seeded, DDP-sharded, and resumable in the middle of an epoch."""
+"""Batching: length-grouped, seeded, DDP-sharded, and resumable in the middle of an epoch.
+
+`LengthGroupedBatchSampler` serves one pool of examples; `MixtureBatchSampler` serves several sources (each
+batch from one source) mixed by a strategy of `intentfusion.data.mixture`. Both derive the whole epoch from
+(seed, epoch) alone, so `ResumableDataLoader` can skip to the middle of an epoch after a restart.
+"""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -9,6 +15,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from intentfusion.data.mixture import allocate, mixing_probabilities
 
 
 class IndexDataset(Dataset):
@@ -57,27 +65,124 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
             return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         rng.shuffle(order)
-        span = self.batch_size * self.window
-        key = self.lengths.__getitem__
-        order = [i for s in range(0, len(order), span) for i in sorted(order[s : s + span], key=key)]
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        rng.shuffle(batches)
-        return batches
+        return grouped_batches(order, self.lengths, self.batch_size, self.window, rng)
 
     def _world(self) -> tuple[int, int]:
-        if self.shard and dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
+        return _rank_world(self.shard)
 
     def __iter__(self) -> Iterator[list[int]]:
-        rank, world = self._world()
-        batches = self._all_batches()
-        usable = len(batches) - len(batches) % world if world > 1 else len(batches)
-        return iter(batches[rank:usable:world])
+        return _shard_batches(self._all_batches(), *self._world())
 
     def __len__(self) -> int:
         rank, world = self._world()
         n = -(-len(self.lengths) // self.batch_size)
+        return n // world if world > 1 else n
+
+
+def grouped_batches(
+    order: list[int], lengths: Sequence[int], batch_size: int, window: int, rng: random.Random
+) -> list[list[int]]:
+    """Sort ``order`` by length inside windows of ``window`` batches, cut into batches, shuffle the batches."""
+    span = batch_size * window
+    key = lengths.__getitem__
+    order = [i for s in range(0, len(order), span) for i in sorted(order[s : s + span], key=key)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _rank_world(shard: bool) -> tuple[int, int]:
+    if shard and dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard_batches(batches: list[list[int]], rank: int, world: int) -> Iterator[list[int]]:
+    """Every ``world``-th batch from ``rank`` on; the last incomplete round is dropped so ranks step together."""
+    usable = len(batches) - len(batches) % world if world > 1 else len(batches)
+    return iter(batches[rank:usable:world])
+
+
+class MixtureBatchSampler(Sampler[list[int]]):
+    """Training batches from several sources, each batch from one source, mixed by a strategy.
+
+    ``sources`` lists the example indices of each source (indices into ``lengths``). An epoch has
+    ``sum_s ceil(n_s / batch_size)`` batches (as many as one pass over all the training data; override with
+    ``batches_per_epoch``); source ``s`` gets ``k_s`` of them, ``k_s`` = its share p_s of
+    `mixing_probabilities` (``proportional``: exactly one pass over each source; ``uniform`` / ``temperature``:
+    `allocate`, largest remainder). Each source is read as an endless stream of passes: pass ``p`` is a seeded
+    permutation of the source (or, with ``weights``, ``n_s`` draws with replacement with probability ∝ the
+    example's weight), length-grouped like `LengthGroupedBatchSampler`; epoch ``e`` takes batches
+    ``[e * k_s, (e + 1) * k_s)`` of that stream, so an up-sampled source repeats and a down-sampled one is
+    covered over several epochs. The sources' batches are then interleaved in a seeded random order. Batches
+    of one source keep padding low; each step trains the tasks that source labels (MT-DNN style). Everything
+    depends on (seed, epoch) only; DDP sharding as in `LengthGroupedBatchSampler`.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        sources: Sequence[Sequence[int]],
+        batch_size: int,
+        strategy: str = "proportional",
+        temperature: float = 2.0,
+        seed: int = 0,
+        window: int = 50,
+        shard: bool = True,
+        weights: Sequence[float] | None = None,
+        batches_per_epoch: int | None = None,
+    ) -> None:
+        self.lengths, self.batch_size, self.seed, self.window, self.shard = lengths, batch_size, seed, window, shard
+        self.sources = [list(s) for s in sources]
+        self.weights = None if weights is None else [[float(weights[i]) for i in s] for s in self.sources]
+        sizes = [len(s) for s in self.sources]
+        self.batches_per_pass = [math.ceil(n / batch_size) for n in sizes]
+        self.probabilities = mixing_probabilities(sizes, strategy, temperature)
+        if strategy == "proportional" and batches_per_epoch is None:
+            self.counts = list(self.batches_per_pass)
+        else:
+            self.counts = allocate(self.probabilities, batches_per_epoch or sum(self.batches_per_pass))
+        self.epoch = 0
+        self.sampler = self  # Lightning calls `set_epoch` on `batch_sampler.sampler`
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at every epoch start."""
+        self.epoch = epoch
+
+    def _pass(self, source: int, index: int) -> list[list[int]]:
+        rng = random.Random(f"mixture/{self.seed}/{source}/{index}")
+        members = self.sources[source]
+        if self.weights is None:
+            order = list(members)
+            rng.shuffle(order)
+        else:
+            order = rng.choices(members, weights=self.weights[source], k=len(members))
+        return grouped_batches(order, self.lengths, self.batch_size, self.window, rng)
+
+    def source_batches(self, source: int) -> list[list[int]]:
+        """The batches source ``source`` contributes to the current epoch, in stream order."""
+        k, per_pass = self.counts[source], self.batches_per_pass[source]
+        out: list[list[int]] = []
+        current: tuple[int, list[list[int]]] | None = None
+        for j in range(self.epoch * k, (self.epoch + 1) * k):
+            p, b = divmod(j, per_pass)
+            if current is None or current[0] != p:
+                current = (p, self._pass(source, p))
+            out.append(current[1][b])
+        return out
+
+    def _all_batches(self) -> list[list[int]]:
+        streams = [iter(self.source_batches(s)) for s in range(len(self.sources))]
+        order = [s for s, k in enumerate(self.counts) for _ in range(k)]
+        random.Random(f"mixture/{self.seed}/epoch/{self.epoch}").shuffle(order)
+        return [next(streams[s]) for s in order]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return _shard_batches(self._all_batches(), *_rank_world(self.shard))
+
+    def __len__(self) -> int:
+        rank, world = _rank_world(self.shard)
+        n = sum(self.counts)
         return n // world if world > 1 else n
 
 

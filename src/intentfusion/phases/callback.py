@@ -111,9 +111,9 @@ class PhaseCallback(L.Callback):
             phase_dir.mkdir(parents=True, exist_ok=True)
             (phase_dir / "val_metrics.json").write_text(json.dumps(row, indent=2))
             images = save_confusion_matrices(module.predictions.get("val", {}), module.label_names, phase_dir)
-            log_images = getattr(trainer.logger, "log_image", None)
-            if images and log_images is not None:
-                log_images(key=f"phases/{state.label}/confusion", images=[str(p) for p in images])
+            log_image = getattr(trainer.logger, "log_image", None)
+            for image in images if log_image is not None else []:
+                log_image(key=f"phases/{state.label}/{image.stem}", images=[str(image)])
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not self.rows or not trainer.is_global_zero:
