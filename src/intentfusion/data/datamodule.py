@@ -1,11 +1,12 @@
-"""`MultiTaskDataModule`: records from a source -> label maps -> tokenized once -> length-grouped batches."""
+"""`MultiTaskDataModule`: records from one or several sources -> label maps -> tokenized once -> batches."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,21 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from intentfusion.data.batching import IndexDataset, LengthGroupedBatchSampler, ResumableDataLoader, pad_batch
+from intentfusion.data.batching import (
+    IndexDataset,
+    LengthGroupedBatchSampler,
+    MixtureBatchSampler,
+    ResumableDataLoader,
+    pad_batch,
+)
+from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
 from intentfusion.models.backbone import load_tokenizer, resolve_backbone
 
 IGNORE_INDEX = -100
 Records = list[dict[str, Any]]
+Source = Callable[[], dict[str, Records]]
+SINGLE_SOURCE = "data"  # the name of the one source of a `source=` datamodule
+_NAME = re.compile(r"^[^./\s]+$")  # source / slice names become metric-key segments: no dots, slashes, spaces
 
 
 class DataError(ValueError):
@@ -27,20 +38,32 @@ class DataError(ValueError):
 
 @dataclass
 class EncodedSplit:
-    """One split, tokenized once: token ids per example and a (N, tasks) label matrix (-100 = missing)."""
+    """One split, tokenized once: token ids per example and a (N, tasks) label matrix (-100 = missing).
+
+    ``source`` is each example's source index (into `MultiTaskDataModule.source_names`), ``groups`` the
+    metric groups (``{name: bool mask}``: one per source when there are several, plus the configured slices)
+    and ``is_truncated`` marks the examples cut to ``max_length``.
+    """
 
     name: str
     texts: list[str]
     input_ids: list[list[int]]
     labels: torch.Tensor
     truncated: int
+    source: torch.Tensor | None = None
+    groups: dict[str, torch.Tensor] = field(default_factory=dict)
+    is_truncated: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
 
 class Collator:
-    """Builds a padded batch from example indices of one split."""
+    """Builds a padded batch from example indices of one split.
+
+    With metric groups (several sources, or slices) the batch also carries ``groups``: ``{name: bool mask}``
+    over its examples, for per-source / per-slice metrics.
+    """
 
     def __init__(self, split: EncodedSplit, pad_id: int) -> None:
         self.split, self.pad_id = split, pad_id
@@ -48,26 +71,49 @@ class Collator:
     def __call__(self, indices: Sequence[int]) -> dict[str, Any]:
         input_ids, mask = pad_batch([self.split.input_ids[i] for i in indices], self.pad_id)
         idx = torch.as_tensor(list(indices), dtype=torch.long)
-        return {
+        batch = {
             "input_ids": input_ids,
             "attention_mask": mask,
             "labels": self.split.labels[idx],
             "idx": idx,
             "split": self.split.name,
         }
+        if self.split.groups:
+            batch["groups"] = {name: members[idx] for name, members in self.split.groups.items()}
+        return batch
 
 
 class MultiTaskDataModule(L.LightningDataModule):
     """Tokenizes every split once at setup and serves length-grouped, dynamically padded batches.
 
-    `source` returns `{split: [record, ...]}` with records `{"text": str, <task>: label or None}`; it must
-    provide `train` and `val`, and may provide any number of test splits (`test`, `test_noisy`, ...). Label
-    maps come from the training split (label names sorted) unless `label_names` is given.
+    **One source** (``source``): a callable returning ``{split: [record, ...]}`` with records
+    ``{"text": str, <task>: label or None}``; it must provide ``train`` and ``val``, and may provide any
+    number of test splits (``test``, ``test_noisy``, ...).
+
+    **Several sources** (``sources: {name: source}``, heterogeneous multi-task): each source returns its own
+    splits (``train`` and ``val`` required) and may label only some of the tasks; a label it lacks is missing
+    (-100), which the loss and the metrics ignore per task. Splits of the same name are concatenated (every
+    record gets ``"source": name``), so ``test`` holds the test examples of every source that has one.
+    Training batches come from `MixtureBatchSampler` (each batch from one source; ``mixing`` =
+    ``proportional`` | ``uniform`` | ``temperature`` with ``temperature``; an epoch = one pass' worth of
+    batches, ``sum_s ceil(n_s / batch_size)``); validation/test batches carry ``groups`` so the module reports
+    ``<split>/<source>/<task>/<metric>`` next to ``<split>/<task>/<metric>``.
+
+    ``slices: {name: {field: value | [values]}}`` adds metric groups of the examples whose record fields
+    match (e.g. ``english: {language: english}`` -> ``test/english/sentiment/f1_macro``).
+
+    Imbalance: ``class_weights: {task: true | {alpha, k}}`` computes smoothed inverse-frequency class weights
+    (``w_c ∝ (n_c + k)^-alpha``, mean 1; defaults alpha 0.5, k 1) from the training split into
+    `class_weights` (``{task: [w per label]}``), which `MultiTaskModule` uses in its loss.
+    ``weighted_sampling: task | {task, alpha, k}`` draws training examples (with replacement, per source)
+    with probability ∝ the class weight of their label for that task (unlabelled examples: weight 1).
+
+    Label maps come from the training split(s) (label names sorted) unless ``label_names`` is given.
     """
 
     def __init__(
         self,
-        source: Callable[[], dict[str, Records]],
+        source: Source | None,
         tasks: Sequence[str],
         backbone: str,
         cache_dir: str = ".cache",
@@ -79,36 +125,129 @@ class MultiTaskDataModule(L.LightningDataModule):
         seed: int = 0,
         test_splits: Sequence[str] = ("test", "test_noisy"),
         label_names: dict[str, list[str]] | None = None,
+        sources: Mapping[str, Source] | None = None,
+        mixing: str = "proportional",
+        temperature: float = 2.0,
+        slices: Mapping[str, Mapping[str, Any]] | None = None,
+        class_weights: Mapping[str, Any] | None = None,
+        weighted_sampling: str | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.source, self.tasks = source, list(tasks)
+        if (source is None) == (not sources):
+            raise DataError("data: give either `source` (one data source) or `sources` ({name: source}), not both")
+        self.source, self.sources, self.tasks = source, dict(sources or {}), list(tasks)
+        self.source_names = list(self.sources) or [SINGLE_SOURCE]
         self.backbone, self.cache_dir = backbone, cache_dir
         self.max_length, self.batch_size, self.eval_batch_size = max_length, batch_size, eval_batch_size
         self.num_workers, self.length_grouping, self.seed = num_workers, length_grouping, seed
         self.test_splits = list(test_splits)
         self.label_names: dict[str, list[str]] | None = label_names
+        self.mixing, self.temperature = mixing, temperature
+        try:
+            mixing_probabilities([1], mixing, temperature)
+        except ValueError as e:
+            raise DataError(f"data.{e}") from None
+        self.slices = {name: dict(spec) for name, spec in (slices or {}).items()}
+        self._check_names()
+        self.class_weight_options = self._weight_options(class_weights)
+        self.sampling_task, self.sampling_options = self._sampling_options(weighted_sampling)
+        self.class_weights: dict[str, list[float]] | None = None
+        self.sample_weights: list[float] | None = None
+        self.source_tasks: dict[str, list[str]] = {}
         self.splits: dict[str, EncodedSplit] = {}
         self.tokenizer = None
+
+    # ----------------------------------------------------------------------------------------- config checks
+    @property
+    def multi_source(self) -> bool:
+        return len(self.sources) > 1
+
+    def _check_names(self) -> None:
+        bad = [n for n in [*self.sources, *self.slices] if not isinstance(n, str) or not _NAME.match(n)]
+        if bad:
+            raise DataError(f"data: source/slice name(s) {bad} must be non-empty, without '.', '/' or spaces")
+        clash = sorted(set(self.sources) & set(self.slices))
+        if clash:
+            raise DataError(f"data.slices: name(s) {clash} are also source names; pick other slice names")
+        for name, spec in self.slices.items():
+            if not spec:
+                raise DataError(f"data.slices.{name}: expected {{field: value or [values]}}, e.g. {{language: en}}")
+
+    def _weight_options(self, spec: Mapping[str, Any] | None) -> dict[str, dict[str, float]]:
+        out = {}
+        for task, value in (spec or {}).items():
+            if task not in self.tasks:
+                raise DataError(f"data.class_weights: task '{task}' is not one of the tasks {self.tasks}")
+            try:
+                options = class_weight_options(value, f"data.class_weights.{task}")
+            except ValueError as e:
+                raise DataError(str(e)) from None
+            if options is not None:
+                out[task] = options
+        return out
+
+    def _sampling_options(self, spec: str | Mapping[str, Any] | None) -> tuple[str | None, dict[str, float]]:
+        if spec is None:
+            return None, {}
+        options = dict(spec) if isinstance(spec, Mapping) else {"task": spec}
+        task = options.pop("task", None)
+        if task not in self.tasks:
+            raise DataError(
+                f"data.weighted_sampling: {spec!r}; expected a task name or {{task, alpha, k}}, tasks: {self.tasks}"
+            )
+        try:
+            return task, class_weight_options(options or True, "data.weighted_sampling")
+        except ValueError as e:
+            raise DataError(str(e)) from None
 
     # ----------------------------------------------------------------------------------------- setup
     def setup(self, stage: str | None = None) -> None:
         """Load, map labels and tokenize every split once (later calls are no-ops)."""
         if self.splits:
             return
-        records = self.source()
-        for required in ("train", "val"):
-            if required not in records:
-                raise DataError(f"data source returned splits {sorted(records)}; '{required}' is required")
-        self._check_tasks(records["train"])
+        records, origin = self._load()
         if self.label_names is None:
             self.label_names = {t: sorted({r[t] for r in records["train"] if r.get(t) is not None}) for t in self.tasks}
         self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir))
         for name, recs in records.items():
-            self.splits[name] = self._encode(name, recs)
+            self.splits[name] = self._encode(name, recs, origin[name])
         missing = [s for s in self.test_splits if s not in self.splits]
         self.test_splits = [s for s in self.test_splits if s in self.splits]
         if missing:
             print(f"[intentfusion] test split(s) {missing} not provided by the data source; skipped")
+        self.class_weights = {t: self._weights_for(t, o) for t, o in self.class_weight_options.items()} or None
+        if self.sampling_task is not None:
+            per_class = self._weights_for(self.sampling_task, self.sampling_options)
+            column = self.splits["train"].labels[:, self.tasks.index(self.sampling_task)].tolist()
+            self.sample_weights = [1.0 if y == IGNORE_INDEX else per_class[y] for y in column]
+
+    def _load(self) -> tuple[dict[str, Records], dict[str, list[int]]]:
+        """Merged splits and, per split, each example's source index."""
+        if self.source is not None:
+            records = self.source()
+            for required in ("train", "val"):
+                if required not in records:
+                    raise DataError(f"data source returned splits {sorted(records)}; '{required}' is required")
+            self._check_tasks(records["train"])
+            self.source_tasks = {SINGLE_SOURCE: list(self.tasks)}
+            return records, {name: [0] * len(recs) for name, recs in records.items()}
+        merged: dict[str, Records] = {}
+        origin: dict[str, list[int]] = {}
+        for k, (name, source) in enumerate(self.sources.items()):
+            splits = source()
+            missing = [s for s in ("train", "val") if s not in splits]
+            if missing:
+                raise DataError(f"data source '{name}' returned splits {sorted(splits)}; {missing} required")
+            self.source_tasks[name] = [t for t in self.tasks if any(r.get(t) is not None for r in splits["train"])]
+            for split, recs in splits.items():
+                merged.setdefault(split, []).extend({**r, "source": name} for r in recs)
+                origin.setdefault(split, []).extend([k] * len(recs))
+        absent = [t for t in self.tasks if not any(t in provided for provided in self.source_tasks.values())]
+        idle = [name for name, provided in self.source_tasks.items() if not provided]
+        if absent or idle:
+            problem = f"task(s) {absent} are labelled by no source" if absent else f"source(s) {idle} label no task"
+            raise DataError(f"{problem}; tasks {self.tasks}, labelled per source: {self.source_tasks}")
+        return merged, origin
 
     def _check_tasks(self, train: Records) -> None:
         present = set().union(*(r.keys() for r in train[:1000])) if train else set()
@@ -118,7 +257,7 @@ class MultiTaskDataModule(L.LightningDataModule):
                 f"task(s) {absent} have no label column in the training data; columns present: {sorted(present)}"
             )
 
-    def _encode(self, name: str, recs: Records) -> EncodedSplit:
+    def _encode(self, name: str, recs: Records, origin: list[int]) -> EncodedSplit:
         texts = [str(r["text"]) for r in recs]
         enc = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
         long = [i for i, ids in enumerate(enc) if len(ids) > self.max_length]
@@ -126,7 +265,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             cut = self.tokenizer([texts[i] for i in long], truncation=True, max_length=self.max_length)["input_ids"]
             for i, ids in zip(long, cut, strict=True):
                 enc[i] = ids
-        truncated = len(long)
+        is_truncated = torch.zeros(len(recs), dtype=torch.bool)
+        is_truncated[long] = True
         labels = torch.full((len(recs), len(self.tasks)), IGNORE_INDEX, dtype=torch.long)
         for j, task in enumerate(self.tasks):
             index = {label: k for k, label in enumerate(self.label_names[task])}
@@ -139,14 +279,48 @@ class MultiTaskDataModule(L.LightningDataModule):
             for i, r in enumerate(recs):
                 if r.get(task) is not None:
                     labels[i, j] = index[r[task]]
-        return EncodedSplit(name, texts, enc, labels, truncated)
+        source = torch.as_tensor(origin, dtype=torch.long)
+        groups: dict[str, torch.Tensor] = {}
+        if self.multi_source:
+            groups = {s: source == k for k, s in enumerate(self.source_names)}
+        for slice_name, spec in self.slices.items():
+            groups[slice_name] = torch.as_tensor([_matches(r, spec) for r in recs], dtype=torch.bool)
+        groups = {g: members for g, members in groups.items() if bool(members.any())}
+        return EncodedSplit(name, texts, enc, labels, len(long), source, groups, is_truncated)
+
+    def _weights_for(self, task: str, options: Mapping[str, float]) -> list[float]:
+        """Class weights of ``task`` from its label counts in the training split."""
+        column = self.splits["train"].labels[:, self.tasks.index(task)]
+        counts = torch.bincount(column[column != IGNORE_INDEX], minlength=len(self.label_names[task]))
+        return smoothed_inverse_frequency(counts.tolist(), **options)
 
     # ----------------------------------------------------------------------------------------- loaders
+    def train_sampler(self, shard: bool = True) -> LengthGroupedBatchSampler | MixtureBatchSampler:
+        """The training batch sampler: a `MixtureBatchSampler` with several sources or weighted sampling."""
+        data = self.splits["train"]
+        lengths = [len(x) for x in data.input_ids] if self.length_grouping else [0] * len(data)
+        if not self.multi_source and self.sample_weights is None:
+            return LengthGroupedBatchSampler(lengths, self.batch_size, shuffle=True, seed=self.seed, shard=shard)
+        members = [torch.nonzero(data.source == k).flatten().tolist() for k in range(len(self.source_names))]
+        return MixtureBatchSampler(
+            lengths,
+            members,
+            self.batch_size,
+            strategy=self.mixing,
+            temperature=self.temperature,
+            seed=self.seed,
+            shard=shard,
+            weights=self.sample_weights,
+        )
+
     def _loader(self, split: str, train: bool, shard: bool = True) -> ResumableDataLoader:
         data = self.splits[split]
-        lengths = [len(x) for x in data.input_ids] if self.length_grouping else [0] * len(data)
-        size = self.batch_size if train else self.eval_batch_size
-        sampler = LengthGroupedBatchSampler(lengths, size, shuffle=train, seed=self.seed, shard=shard)
+        if train:
+            sampler = self.train_sampler(shard)
+        else:
+            lengths = [len(x) for x in data.input_ids] if self.length_grouping else [0] * len(data)
+            size = self.eval_batch_size
+            sampler = LengthGroupedBatchSampler(lengths, size, shuffle=False, seed=self.seed, shard=shard)
         return ResumableDataLoader(
             IndexDataset(len(data)),
             batch_sampler=sampler,
@@ -169,21 +343,55 @@ class MultiTaskDataModule(L.LightningDataModule):
         return [self._loader(s, train=False) for s in self.test_splits]
 
     # ----------------------------------------------------------------------------------------- summary
+    def _stats(self, split: EncodedSplit, rows: torch.Tensor | None, all_tasks: bool) -> dict[str, Any]:
+        """Size, truncation count, mean/p95 token length and label distribution of ``rows`` (None: all)."""
+        index = range(len(split)) if rows is None else rows.tolist()
+        lengths = sorted(len(split.input_ids[i]) for i in index)
+        labels = split.labels if rows is None else split.labels[rows]
+        truncated = split.truncated if rows is None else int(split.is_truncated[rows].sum())
+        dist = {}
+        for j, task in enumerate(self.tasks):
+            counts = Counter(labels[:, j].tolist())
+            named = {self.label_names[task][k]: v for k, v in sorted(counts.items()) if k != IGNORE_INDEX}
+            if named or all_tasks:
+                dist[task] = named
+        return {
+            "examples": len(lengths),
+            "truncated": truncated,
+            "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1),
+            "p95_tokens": lengths[int(0.95 * (len(lengths) - 1))] if lengths else 0,
+            "labels": dist,
+        }
+
     def summary(self) -> dict[str, Any]:
-        """Per split: size, label distribution per task, truncation count, mean/p95 token length."""
+        """Per split: size, label distribution per task, truncation count, mean/p95 token length.
+
+        With several sources every split also has ``sources: {name: <the same figures>}`` (tasks a source
+        does not label are left out), and ``train`` has ``mixture``: strategy, share of batches and batches per
+        epoch per source. Configured class weights are under ``train.class_weights``.
+        """
         out: dict[str, Any] = {}
         for name, split in self.splits.items():
-            lengths = sorted(len(x) for x in split.input_ids)
-            dist = {}
-            for j, task in enumerate(self.tasks):
-                counts = Counter(split.labels[:, j].tolist())
-                dist[task] = {self.label_names[task][k]: v for k, v in sorted(counts.items()) if k != IGNORE_INDEX}
-            out[name] = {
-                "examples": len(split),
-                "truncated": split.truncated,
-                "mean_tokens": round(sum(lengths) / max(1, len(lengths)), 1),
-                "p95_tokens": lengths[int(0.95 * (len(lengths) - 1))] if lengths else 0,
-                "labels": dist,
+            out[name] = self._stats(split, None, all_tasks=True)
+            if self.multi_source:
+                out[name]["sources"] = {
+                    s: self._stats(split, torch.nonzero(split.source == k).flatten(), all_tasks=False)
+                    for k, s in enumerate(self.source_names)
+                    if bool((split.source == k).any())
+                }
+        if "train" in out and self.multi_source:
+            sampler = self.train_sampler(shard=False)
+            out["train"]["mixture"] = {
+                "strategy": self.mixing,
+                "temperature": self.temperature if self.mixing == "temperature" else None,
+                "share": {s: round(p, 4) for s, p in zip(self.source_names, sampler.probabilities, strict=True)},
+                "batches_per_epoch": dict(zip(self.source_names, sampler.counts, strict=True)),
+                "tasks": self.source_tasks,
+            }
+        if "train" in out and self.class_weights:
+            out["train"]["class_weights"] = {
+                t: {label: round(w, 4) for label, w in zip(self.label_names[t], ws, strict=True)}
+                for t, ws in self.class_weights.items()
             }
         return out
 
@@ -191,18 +399,41 @@ class MultiTaskDataModule(L.LightningDataModule):
         """Print the data summary as a table and save it as `data_summary.json` in `out_dir`."""
         summary = self.summary()
         table = Table(title="data summary")
-        for col in ("split", "examples", "truncated", "mean tok", "p95 tok", *self.tasks):
+        columns = ["split", *(["source"] if self.multi_source else []), "examples", "truncated", "mean tok", "p95 tok"]
+        for col in (*columns, *self.tasks):
             table.add_column(col)
         for name, s in summary.items():
-            classes = [f"{len(s['labels'][t])} cls" for t in self.tasks]
-            table.add_row(
-                name,
-                str(s["examples"]),
-                str(s["truncated"]),
-                str(s["mean_tokens"]),
-                str(s["p95_tokens"]),
-                *classes,
+            rows = [("all" if self.multi_source else None, s)]
+            rows += list(s.get("sources", {}).items())
+            for source, stats in rows:
+                classes = [f"{len(stats['labels'][t])} cls" if t in stats["labels"] else "-" for t in self.tasks]
+                first = [name if source in (None, "all") else "", *([source] if source is not None else [])]
+                table.add_row(
+                    *first,
+                    str(stats["examples"]),
+                    str(stats["truncated"]),
+                    str(stats["mean_tokens"]),
+                    str(stats["p95_tokens"]),
+                    *classes,
+                )
+        console = Console()
+        console.print(table)
+        mixture = summary.get("train", {}).get("mixture")
+        if mixture:
+            shares = ", ".join(
+                f"{s} {100 * p:.1f}% ({mixture['batches_per_epoch'][s]} batches)" for s, p in mixture["share"].items()
             )
-        Console().print(table)
+            temperature = f" T={mixture['temperature']}" if mixture["temperature"] is not None else ""
+            console.print(f"mixing {mixture['strategy']}{temperature} per epoch: {shares}")
         if out_dir is not None:
             Path(out_dir, "data_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+def _matches(record: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    """Whether every ``field: value | [values]`` of a slice spec holds for the record (compared as strings)."""
+    for key, wanted in spec.items():
+        value = record.get(key)
+        options = wanted if isinstance(wanted, (list, tuple)) else [wanted]
+        if value is None or str(value) not in {str(o) for o in options}:
+            return False
+    return True

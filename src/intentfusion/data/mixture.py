@@ -33,9 +33,7 @@ MIXING_STRATEGIES: tuple[str, ...] = ("proportional", "uniform", "temperature")
 CLASS_WEIGHT_DEFAULTS: dict[str, float] = {"alpha": 0.5, "k": 1.0}
 
 
-def mixing_probabilities(
-    sizes: Sequence[int], strategy: str = "proportional", temperature: float = 2.0
-) -> list[float]:
+def mixing_probabilities(sizes: Sequence[int], strategy: str = "proportional", temperature: float = 2.0) -> list[float]:
     """Share of training batches per source (a source without examples gets 0)."""
     if strategy not in MIXING_STRATEGIES:
         raise ValueError(f"mixing={strategy!r}; expected one of {list(MIXING_STRATEGIES)}")

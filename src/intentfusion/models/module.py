@@ -24,6 +24,12 @@ class MultiTaskModule(L.LightningModule):
     Every part exists from `__init__` on, so checkpoints always have the same keys; the phase callback only
     switches parts on and decides what trains (`set_phase`). All parameters are in the optimizer from the
     start, grouped by depth; the `PhaseScheduler` gates each group's LR (0 while frozen).
+
+    ``class_weights`` (``{task: [weight per label]}``, e.g. `MultiTaskDataModule.class_weights`) weight that
+    task's cross-entropy per class; when it is not given, the weights the datamodule computed (its
+    ``class_weights`` config) are taken over at `setup` and stored in the hyperparameters (so checkpoints
+    keep them). Evaluation reports ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several
+    sources, or slices), ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task.
     """
 
     def __init__(
@@ -37,12 +43,15 @@ class MultiTaskModule(L.LightningModule):
         bilstm: dict[str, Any] | None = None,
         fusion: dict[str, Any] | None = None,
         cache_dir: str = ".cache",
+        class_weights: dict[str, list[float]] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.label_names = {task: list(names) for task, names in label_names.items()}
         self.tasks = list(self.label_names)
         self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
+        self.class_weights: dict[str, torch.Tensor] = {}
+        self.set_class_weights(class_weights)
         path = resolve_backbone(backbone["name_or_path"], cache_dir)
         self.encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
         self.encoder.train()  # `from_pretrained` returns it in eval mode
@@ -136,13 +145,43 @@ class MultiTaskModule(L.LightningModule):
         """Logits per task."""
         return self.classify(self.encode(input_ids, attention_mask))
 
+    def set_class_weights(self, class_weights: dict[str, list[float]] | None) -> None:
+        """Per-class loss weights per task (tasks left out: unweighted); also kept in the hyperparameters."""
+        weights = {}
+        for task, values in (class_weights or {}).items():
+            if task not in self.label_names or len(values) != len(self.label_names[task]):
+                expected = len(self.label_names.get(task, []))
+                raise ValueError(
+                    f"class_weights['{task}']: {len(values)} weight(s); expected one per label of a task "
+                    f"({expected} for '{task}', tasks: {self.tasks})"
+                )
+            weights[task] = torch.as_tensor([float(v) for v in values], dtype=torch.float32)
+        self.class_weights = weights
+        self.hparams["class_weights"] = {t: w.tolist() for t, w in weights.items()} or None
+
+    def setup(self, stage: str) -> None:
+        """Take over the datamodule's class weights when none were given at construction."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        computed = getattr(datamodule, "class_weights", None)
+        if computed and not self.class_weights:
+            self.set_class_weights(computed)
+
     def loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Weighted sum of per-task cross-entropies; examples without a task's label (-100) are ignored."""
+        """Weighted sum of per-task cross-entropies; examples without a task's label (-100) are ignored.
+
+        A task's part is the sum of its (class-weighted) example losses over the examples labelled for it,
+        divided by their number (0 when the batch has none).
+        """
         total, parts = 0.0, {}
         for i, task in enumerate(self.tasks):
             target = labels[:, i]
+            weight = self.class_weights.get(task)
             summed = nn.functional.cross_entropy(
-                logits[task].float(), target, ignore_index=IGNORE_INDEX, reduction="sum"
+                logits[task].float(),
+                target,
+                weight=None if weight is None else weight.to(logits[task].device),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
             )
             parts[task] = summed / (target != IGNORE_INDEX).sum().clamp(min=1)
             total = total + self.task_weights[task] * parts[task]
@@ -157,8 +196,10 @@ class MultiTaskModule(L.LightningModule):
         loss, parts = self.loss(self.classify(pooled), batch["labels"])
         n = batch["labels"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=n)
-        for task, value in parts.items():
-            self.log(f"train/{task}/loss", value, batch_size=n)
+        labelled = (batch["labels"] != IGNORE_INDEX).sum(0).tolist()
+        for (task, value), count in zip(parts.items(), labelled, strict=True):
+            if count:  # a batch without the task's labels (another source) says nothing about its loss
+                self.log(f"train/{task}/loss", value, batch_size=count)
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:
@@ -175,6 +216,13 @@ class MultiTaskModule(L.LightningModule):
             self.predictions[split][task] = (
                 (pred, gold) if old is None else (torch.cat([old[0], pred]), torch.cat([old[1], gold]))
             )
+        for group, members in batch.get("groups", {}).items():
+            if not bool(members.any()):
+                continue
+            for i, task in enumerate(self.tasks):
+                gold = batch["labels"][members, i]
+                if bool((gold != IGNORE_INDEX).any()):  # a group's metric covers only its labelled examples
+                    self._metrics(f"{split}/{group}", task).update(logits[task][members].float(), gold)
 
     def on_validation_epoch_start(self) -> None:
         self.predictions.pop("val", None)
@@ -201,15 +249,18 @@ class MultiTaskModule(L.LightningModule):
         return self.metrics[key]
 
     def _log_epoch_metrics(self) -> None:
-        """Compute, log and reset every split's metrics; `<split>/score` is the mean macro-F1 over tasks."""
+        """Compute, log and reset every split's metrics; `<split>/score` is the mean macro-F1 over tasks.
+
+        Group metrics (``<split>/<group>/<task>/...``) are logged too but do not enter the score.
+        """
         splits: dict[str, list[float]] = {}
         for key, collection in self.metrics.items():
-            split, task = key.split("__")
+            split, task = key.rsplit("__", 1)
             if not collection[next(iter(collection.keys()))].update_called:
                 continue
             for name, value in collection.compute().items():
                 self.log(f"{split}/{task}/{name}", value, add_dataloader_idx=False, sync_dist=False)
-                if name == "f1_macro":
+                if name == "f1_macro" and "/" not in split:
                     splits.setdefault(split, []).append(float(value))
             collection.reset()
         for split, values in splits.items():
