@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +13,43 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
+from intentfusion.data.datamodule import DataError
+from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb, print_config_tree, save_run_metadata
+
+# tasks a config may name that no head exists for yet: rejected up front, never silently dropped
+UNSUPPORTED_TASKS = {
+    "slots": "slot tagging (token-level BIO tags from a BiLSTM tagging head)",
+}
+
+
+class UnsupportedTaskError(DataError):
+    """The config asks for a task the framework cannot train yet."""
+
+
+def check_tasks_supported(tasks: Sequence[str] | None) -> None:
+    """Raise `UnsupportedTaskError` (one line) for a task in `UNSUPPORTED_TASKS`."""
+    for task in tasks or []:
+        if task in UNSUPPORTED_TASKS:
+            raise UnsupportedTaskError(
+                f"task '{task}': {UNSUPPORTED_TASKS[task]} is not yet supported; intentfusion trains "
+                f"utterance-level classification heads only (remove '{task}' from tasks.names, e.g. tasks=intent_only)"
+            )
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Seed, build datamodule/model/callbacks/loggers/trainer, fit, test the best checkpoint.
 
     Returns the metrics (`val/score` of the best checkpoint and every test metric); they are also written to
-    `<run dir>/metrics.json`.
+    `<run dir>/metrics.json` with the run's status, wall time and overrides (`intentfusion.sweeps.job_record`).
     """
+    started = time.perf_counter()
+    check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])])
     # frozen backbone groups are in eval mode on purpose (no dropout while frozen)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    sweep = sweep_context()  # multirun: W&B group = the sweep, overrides as tags
+    apply_sweep_to_loggers(cfg, sweep)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     print_config_tree(cfg, out_dir)
@@ -44,7 +71,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(model.run_config)
+        if sweep:
+            logger.log_hyperparams({"sweep": sweep})
 
+    completed = False
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -56,15 +86,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 metrics.update({k: float(v) for k, v in results.items()})
         metrics = dict(sorted(metrics.items()))
         if trainer.is_global_zero:
-            dump_json({"checkpoint": checkpoint, "metrics": metrics}, out_dir / "metrics.json")
+            record = job_record("completed", time.perf_counter() - started, metrics, checkpoint)
+            dump_json(record, out_dir / "metrics.json")
+        completed = True
     finally:
         for logger in loggers:
             finish = getattr(getattr(logger, "experiment", None), "finish", None)
             if callable(finish) and type(logger).__name__ == "WandbLogger":
-                finish()
+                finish(exit_code=0 if completed else 1)  # a crashed job shows as failed in W&B
     return metrics
 
 
-def metric_for_sweeper(metrics: dict[str, Any], name: str | None) -> float | None:
-    """The metric an Optuna sweep optimises (None when not asked for)."""
-    return metrics.get(name) if name else None
+def metric_for_sweeper(metrics: dict[str, Any] | None, name: str | None) -> float | None:
+    """The metric an Optuna sweep optimises (None when not asked for, or for a failed job).
+
+    `best/<metric>` falls back to `<metric>` when no checkpoint was kept (e.g. `debug=fdr`).
+    """
+    if not name or not metrics:
+        return None
+    value = metrics.get(name, metrics.get(name.removeprefix("best/")))
+    return None if value is None else float(value)
