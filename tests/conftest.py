@@ -32,7 +32,7 @@ def make_cfg(out_dir: Path, cache: Path, *overrides: str, config: str = "train")
     """Compose `conf/<config>.yaml` for a test: tiny backbone, no logger, no progress bar, outputs in out_dir."""
     base = [f"paths.output_dir={out_dir}", f"paths.cache_dir={cache}", "logger=none"]
     if config == "train":
-        base += ["backbone=tiny", "callbacks.rich_progress_bar=null"]
+        base += ["backbone=tiny", "callbacks.rich_progress_bar=null", "evaluate=false"]
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose(config, overrides=[*base, *overrides])
     with open_dict(cfg):
@@ -57,5 +57,5 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple
     from intentfusion.train import train
 
     out = tmp_path_factory.mktemp("tiny_run")
-    cfg = make_cfg(out, cache_dir, "phases=full", "hparams.epochs=6", "logger=csv", *FAST)
+    cfg = make_cfg(out, cache_dir, "phases=full", "hparams.epochs=6", "logger=csv", "evaluate=true", *FAST)
     return out, train(cfg)

@@ -73,6 +73,7 @@ def test_short_tiny_run_beats_the_majority_baseline(tiny_run) -> None:
     assert written["metrics"]["test/intent/acc"] == pytest.approx(metrics["test/intent/acc"])
     assert (out / "checkpoints" / "last.ckpt").is_file()
     assert len(list((out / "checkpoints").glob("epoch*.ckpt"))) == 2  # best 2
+    assert (out / "eval" / "report.md").is_file() and (out / "eval" / "metrics.json").is_file()  # suite ran
     assert (out / "csv").is_dir() and (out / "config_tree.log").is_file() and (out / "data_summary.json").is_file()
 
 

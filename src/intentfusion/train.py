@@ -88,6 +88,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero:
             record = job_record("completed", time.perf_counter() - started, metrics, checkpoint)
             dump_json(record, out_dir / "metrics.json")
+            if cfg.get("evaluate") and checkpoint:
+                from intentfusion.evaluate import evaluate_checkpoint
+
+                trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+                for key in ("strategy", "num_nodes", "sync_batchnorm"):  # one process evaluates
+                    trainer_cfg.pop(key, None)
+                trainer_cfg.update(devices=1, default_root_dir=str(out_dir / "eval"))
+                eval_cfg = OmegaConf.create({"trainer": trainer_cfg, "suite": cfg.get("suite") or {}})
+                evaluate_checkpoint(eval_cfg, Path(checkpoint), out_dir / "eval", loggers)
         completed = True
     finally:
         for logger in loggers:
