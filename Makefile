@@ -7,10 +7,10 @@ STAMP   := .venv/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,onnx]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install intentfusion with its dev tools
+install: $(STAMP)  ## create .venv and install intentfusion with its dev tools and the onnx extra
 
 train: $(STAMP)  ## the main job: minilm on the embedded support data, hparams=config2, five phases
 	$(PY) train.py $(ARGS)

@@ -28,8 +28,16 @@ def test_writes_every_output_with_stable_keys(evaluated) -> None:
     suite = data["suite"]
     assert set(suite["tasks"]) == {"intent", "urgency", "sentiment", "action"}
     test = suite["tasks"]["intent"]["splits"]["test"]
-    for key in ("accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "baselines", "calibration",
-                "calibration_scaled"):
+    for key in (
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "per_class",
+        "confusion_matrix",
+        "baselines",
+        "calibration",
+        "calibration_scaled",
+    ):
         assert key in test
     assert set(test["calibration"]) >= {"ece", "mce", "nll", "brier"}
     assert {"gap", "clean", "noisy"} <= set(suite["tasks"]["intent"]["robustness"]["accuracy"])
@@ -64,13 +72,19 @@ def test_several_checkpoints_report_mean_and_std(tiny_run, cfg_factory) -> None:
     out, _ = tiny_run
     ckpts = sorted((out / "checkpoints").glob("epoch*.ckpt"))
     assert len(ckpts) == 2
-    cfg = cfg_factory(f"ckpt_path=[{ckpts[0]},{ckpts[1]}]", "trainer.precision=32", "suite.fuzzy=false",
-                      name="multi", config="evaluate")
+    cfg = cfg_factory(
+        f"ckpt_path=[{ckpts[0]},{ckpts[1]}]",
+        "trainer.precision=32",
+        "suite.fuzzy=false",
+        name="multi",
+        config="evaluate",
+    )
     means = evaluate(cfg)
     summary = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert summary["runs"] == 2
-    single = [json.loads((Path(cfg.paths.output_dir) / f"run{i}" / "metrics.json").read_text())["metrics"]
-              for i in range(2)]
+    single = [
+        json.loads((Path(cfg.paths.output_dir) / f"run{i}" / "metrics.json").read_text())["metrics"] for i in range(2)
+    ]
     acc = [s["test/intent/acc"] for s in single]
     assert means["test/intent/acc"] == pytest.approx(sum(acc) / 2)
     assert summary["metrics"]["test/intent/acc"]["std"] == pytest.approx(abs(acc[0] - acc[1]) / 2**0.5)

@@ -66,8 +66,13 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     forward_context = trainer.precision_plugin.forward_context
     outputs = {s: collect_outputs(model, datamodule._loader(s, train=False), forward_context) for s in splits}
     suite = evaluate_model(outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite))
-    write_predictions(out_dir / "predictions.jsonl", {s: datamodule.splits[s].texts for s in splits}, outputs,
-                      model.label_names, suite["temperatures"])
+    write_predictions(
+        out_dir / "predictions.jsonl",
+        {s: datamodule.splits[s].texts for s in splits},
+        outputs,
+        model.label_names,
+        suite["temperatures"],
+    )
     dump_json(suite["temperatures"], ckpt.parent / "temperatures.json")  # the predictor picks them up
     result = {"checkpoint": str(ckpt), "metrics": dict(sorted(metrics.items())), "suite": suite}
     dump_json(result, out_dir / "metrics.json")
@@ -81,8 +86,13 @@ def _log_to_wandb(logger: Any, result: dict[str, Any], out_dir: Path) -> None:
     if type(logger).__name__ != "WandbLogger":
         return
     logger.log_metrics(result["metrics"])
-    flat = {f"eval/{t}/{s}/{k}": v for t, p in result["suite"]["tasks"].items() for s, r in p["splits"].items()
-            for k, v in r.items() if isinstance(v, float)}
+    flat = {
+        f"eval/{t}/{s}/{k}": v
+        for t, p in result["suite"]["tasks"].items()
+        for s, r in p["splits"].items()
+        for k, v in r.items()
+        if isinstance(v, float)
+    }
     logger.log_metrics(flat)
     for png in sorted(out_dir.glob("*.png")):
         logger.log_image(key=f"eval/{png.stem}", images=[str(png)])

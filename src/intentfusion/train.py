@@ -88,7 +88,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero:
             record = job_record("completed", time.perf_counter() - started, metrics, checkpoint)
             dump_json(record, out_dir / "metrics.json")
-            if cfg.get("evaluate") and checkpoint:
+            if cfg.get("evaluate") and checkpoint and trainer.world_size > 1:
+                print(f"[intentfusion] distributed run: evaluate with `python evaluate.py ckpt_path={checkpoint}`")
+            elif cfg.get("evaluate") and checkpoint:  # one process: the suite must not sync across ranks
                 from intentfusion.evaluate import evaluate_checkpoint
 
                 trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)

@@ -39,34 +39,61 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
         test = per_task["splits"].get("test")
         if test:
             before, after = test["calibration"], test["calibration_scaled"]
-            rows.append([task, suite["temperatures"].get(task), before["ece"], after["ece"], before["mce"],
-                         before["nll"], after["nll"], before["brier"], after["brier"]])
+            rows.append(
+                [
+                    task,
+                    suite["temperatures"].get(task),
+                    before["ece"],
+                    after["ece"],
+                    before["mce"],
+                    before["nll"],
+                    after["nll"],
+                    before["brier"],
+                    after["brier"],
+                ]
+            )
     lines += _table(["task", "T", "ECE", "ECE (T)", "MCE", "NLL", "NLL (T)", "Brier", "Brier (T)"], rows)
-    robust = [[t, *(v for m in ("accuracy", "macro_f1") for v in p["robustness"][m].values())]
-              for t, p in suite["tasks"].items() if "robustness" in p]
+    robust = [
+        [t, *(v for m in ("accuracy", "macro_f1") for v in p["robustness"][m].values())]
+        for t, p in suite["tasks"].items()
+        if "robustness" in p
+    ]
     if robust:
         lines += ["## Robustness: clean vs noisy test", ""]
         lines += _table(["task", "acc clean", "acc noisy", "acc gap", "F1 clean", "F1 noisy", "F1 gap"], robust)
     if "fuzzy_intent" in suite:
         fz = suite["fuzzy_intent"]
-        lines += ["## Fuzzy intent score", "",
-                  "Cosine similarity of predicted vs gold intent names (MiniLM). It rewards near-misses, including"
-                  " ones that route differently (e.g. activate vs deactivate card): read it next to accuracy.", ""]
-        lines += _table(["mean similarity", f"fuzzy accuracy (≥ {fz['threshold']})", "exact accuracy"],
-                        [[fz["mean_similarity"], fz["fuzzy_accuracy"], fz["exact_accuracy"]]])
+        lines += [
+            "## Fuzzy intent score",
+            "",
+            "Cosine similarity of predicted vs gold intent names (MiniLM). It rewards near-misses, including"
+            " ones that route differently (e.g. activate vs deactivate card): read it next to accuracy.",
+            "",
+        ]
+        lines += _table(
+            ["mean similarity", f"fuzzy accuracy (≥ {fz['threshold']})", "exact accuracy"],
+            [[fz["mean_similarity"], fz["fuzzy_accuracy"], fz["exact_accuracy"]]],
+        )
     if "business" in suite:
         cost = suite["business"]["cost"]
         lines += ["## Routing cost (action)", ""]
-        lines += _table(["cost / message", "total", "false escalations", "false auto-resolves"],
-                        [[cost["cost_per_message"], cost["total_cost"], cost["false_escalations"],
-                          cost["false_auto_resolves"]]])
-        lines += _table(["confidence threshold", "coverage", "accuracy (covered)", "cost / message"],
-                        [[r["threshold"], r["coverage"], r["accuracy_covered"], r["cost_per_message"]]
-                         for r in suite["business"]["fallback_sweep"]])
+        lines += _table(
+            ["cost / message", "total", "false escalations", "false auto-resolves"],
+            [[cost["cost_per_message"], cost["total_cost"], cost["false_escalations"], cost["false_auto_resolves"]]],
+        )
+        lines += _table(
+            ["confidence threshold", "coverage", "accuracy (covered)", "cost / message"],
+            [
+                [r["threshold"], r["coverage"], r["accuracy_covered"], r["cost_per_message"]]
+                for r in suite["business"]["fallback_sweep"]
+            ],
+        )
     if "oos" in suite:
         lines += ["## Out-of-scope", ""]
-        rows = [[policy, m.get("value"), m["in_scope_accuracy"], m["oos_recall"], m["oos_precision"]]
-                for policy, m in suite["oos"].items()]
+        rows = [
+            [policy, m.get("value"), m["in_scope_accuracy"], m["oos_recall"], m["oos_precision"]]
+            for policy, m in suite["oos"].items()
+        ]
         lines += _table(["policy", "threshold", "in-scope acc", "OOS recall", "OOS precision"], rows)
     if multi_seed:
         lines += [f"## Mean ± std over {multi_seed['runs']} checkpoints", ""]

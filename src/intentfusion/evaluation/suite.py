@@ -84,8 +84,9 @@ def evaluate_model(
             report["calibration_scaled"] = calibration_metrics(apply_temperature(logits, temperature), gold)
             per_task["splits"][split] = report
             if split == "test":
-                reliability_diagram(logits, gold, out_dir / f"reliability_{task}.png", title=f"{task} (test)",
-                                    temperature=temperature)
+                reliability_diagram(
+                    logits, gold, out_dir / f"reliability_{task}.png", title=f"{task} (test)", temperature=temperature
+                )
                 keep = gold != IGNORE_INDEX
                 save_confusion_matrices({task: (logits.argmax(-1)[keep], gold[keep])}, label_names, out_dir)
         if "test" in per_task["splits"] and "test_noisy" in per_task["splits"]:
@@ -129,8 +130,11 @@ def _task_specific(
         results["business"] = {
             "cost": routing_cost(pred, gold_names, cost_matrix=cost, labels=names),
             "fallback_sweep": threshold_fallback_sweep(
-                logits[keep].softmax(-1), gold[keep], names, cost_matrix=cost, fallback=options.get(
-                    "fallback", "request_more_info")
+                logits[keep].softmax(-1),
+                gold[keep],
+                names,
+                cost_matrix=cost,
+                fallback=options.get("fallback", "request_more_info"),
             ),
         }
     if "intent" in tasks and ("oos" in label_names["intent"] or "test_oos" in outputs):
@@ -171,7 +175,10 @@ def _oos(outputs: dict[str, SplitOutputs], tasks: list[str], names: list[str], o
 
 
 def write_predictions(
-    path: Path, texts: dict[str, list[str]], outputs: dict[str, SplitOutputs], label_names: dict[str, list[str]],
+    path: Path,
+    texts: dict[str, list[str]],
+    outputs: dict[str, SplitOutputs],
+    label_names: dict[str, list[str]],
     temperatures: dict[str, float],
 ) -> None:
     """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence."""

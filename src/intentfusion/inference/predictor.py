@@ -1,0 +1,451 @@
+"""`Predictor`: labels + calibrated confidences for raw texts, from a checkpoint or an export directory.
+
+    from intentfusion.inference import Predictor
+
+    predictor = Predictor.from_checkpoint("logs/train/runs/<run>/checkpoints/<best>.ckpt")
+    predictor = Predictor.from_export("exports/support-minilm")               # or runtime="onnx" / "onnx-int8"
+    predictor.predict(["where is my parcel??", "CANCEL MY ACCOUNT NOW"])
+    # [{"predictions": {"intent": {"label": "order_status", "confidence": 0.93}, ...}, "flags": []}, ...]
+    predictor.predict_one("hola, no puedo entrar en mi cuenta", return_distribution=True)
+
+What it guarantees
+------------------
+* **The test-time predictions.** Texts are tokenized exactly as the data module does for the test split
+  (one pass without truncation, over-long ones re-encoded truncated to the training `max_length`, which is read
+  from the checkpoint's stored config), padded per batch with `pad_batch`, and run through the same parts
+  (`MultiTaskNet`, same weights and key names) under the training run's precision (`precision="auto"`: bf16
+  autocast for a `bf16-mixed` run, else float32). The label is the argmax of the logits.
+* **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
+  next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
+* **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
+  (`batch_size`), results returned in input order; very long strings are cut to `max_chars` characters before
+  tokenizing (32 characters per token of budget, at least 1024), with the model still seeing its full budget.
+* **Robust inputs.** Non-strings raise a `TypeError` naming the index; control characters are stripped; empty
+  or whitespace-only texts are not run and get the task's fallback label (or null) with confidence 0. Every
+  result carries `flags` (see `intentfusion.inference.text`).
+* **Fallbacks.** `fallbacks={"action": {"threshold": 0.7, "fallback": "request_more_info"}}` replaces a task's
+  label by the fallback when its calibrated confidence is below the threshold; the result then says
+  `"fallback": true` and keeps the model's own label as `"model_label"`. (Tasks with a rule always carry
+  `"fallback"`.)
+* **Thread-safe.** Calls are serialised by a lock (the fast tokenizers are not re-entrant).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from intentfusion.data.batching import pad_batch
+from intentfusion.inference.model import PART_PREFIXES, MultiTaskNet
+from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
+
+EXPORT_FORMAT = "intentfusion-export"
+EXPORT_VERSION = 1
+RUNTIMES = ("torch", "onnx", "onnx-int8")
+ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused inside an export
+DEFAULT_MAX_LENGTH = 64  # the data configs' default, for checkpoints without a stored config
+
+Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+
+
+# --------------------------------------------------------------------------------------------- runners
+
+
+class TorchRunner:
+    """Runs a `MultiTaskNet` under `torch.inference_mode` (and bf16/fp16 autocast when asked)."""
+
+    def __init__(self, net: MultiTaskNet, device: str | torch.device = "cpu", autocast: torch.dtype | None = None):
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.autocast = autocast
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        context = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
+        with torch.inference_mode(), context:
+            out = self.net(input_ids.to(self.device), attention_mask.to(self.device))
+        return {task: value.float().cpu() for task, value in out.items()}
+
+
+class OnnxRunner:
+    """Runs an exported `model.onnx` / `model.int8.onnx` with onnxruntime on the CPU."""
+
+    def __init__(self, path: str | Path, tasks: Sequence[str], threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:  # pragma: no cover - depends on the installed extras
+            raise ImportError("the ONNX runtime needs onnxruntime: pip install -e '.[onnx]'") from e
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.tasks = list(tasks)
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        outputs = self.session.run(self.tasks, feeds)
+        return {task: torch.from_numpy(value).float() for task, value in zip(self.tasks, outputs, strict=True)}
+
+
+def rounded(value: Any, digits: int = 4) -> Any:
+    """`value` (a result, nested dicts / lists) with every float rounded, for compact JSON."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+
+def autocast_dtype(precision: str, device: str | torch.device = "cpu") -> torch.dtype | None:
+    """The autocast dtype for a Lightning-style precision string (None: plain float32)."""
+    p, kind = str(precision), torch.device(device).type
+    if p.startswith("bf16"):
+        return torch.bfloat16
+    if p.startswith("16") and kind == "cuda":
+        return torch.float16
+    if p in ("32", "32-true", "64", "64-true", "16", "16-mixed", "16-true", "transformer-engine"):
+        return None
+    raise ValueError(f"precision={precision!r}: expected 'auto', '32', 'bf16' (or a Lightning precision string)")
+
+
+def check_fallbacks(fallbacks: dict[str, Any] | None, label_names: dict[str, list[str]]) -> dict[str, dict]:
+    """Validated `{task: {"threshold": float in [0, 1], "fallback": str}}` (empty when None)."""
+    out: dict[str, dict] = {}
+    for task, rule in dict(fallbacks or {}).items():
+        if task not in label_names:
+            raise ValueError(f"fallbacks: unknown task {task!r}; the model has tasks {list(label_names)}")
+        if not isinstance(rule, dict) or set(rule) != {"threshold", "fallback"}:
+            raise ValueError(f"fallbacks.{task} must be {{'threshold': float, 'fallback': label}}, got {rule!r}")
+        threshold, label = rule["threshold"], rule["fallback"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise ValueError(f"fallbacks.{task}.threshold must be a number in [0, 1], got {threshold!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"fallbacks.{task}.fallback must be a non-empty label string, got {label!r}")
+        out[task] = {"threshold": float(threshold), "fallback": label}
+    return out
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers logs errors only, inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _temperatures(path: Path, tasks: Sequence[str]) -> dict[str, float]:
+    """Per-task temperatures from a `temperatures.json` ({} when the file is absent); validated."""
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    out = {}
+    for task, value in data.items():
+        if task in tasks:
+            if not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{path}: temperature of {task!r} must be a number > 0, got {value!r}")
+            out[task] = float(value)
+    return out
+
+
+def load_checkpoint_net(
+    path: str | Path, cache_dir: str | Path | None = None
+) -> tuple[MultiTaskNet, Any, dict[str, Any]]:
+    """(net, tokenizer, meta) from an intentfusion checkpoint, loaded with `weights_only=True`.
+
+    `meta`: label_names, max_length, precision (of the training run), temperatures, backbone, config (the stored
+    training config, or None). `cache_dir` overrides where builtin tiny backbones are looked for / built.
+    """
+    from intentfusion.models.backbone import load_encoder, load_tokenizer, resolve_backbone
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file (expected a .ckpt written by train.py)")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint of intentfusion (no state_dict / hyper_parameters)")
+    hp, state = checkpoint["hyper_parameters"], checkpoint.get("intentfusion", {})
+    label_names = {t: list(n) for t, n in (state.get("label_names") or hp["label_names"]).items()}
+    config = state.get("config") or {}
+    backbone = dict(hp["backbone"])
+    source = resolve_backbone(backbone["name_or_path"], cache_dir or hp.get("cache_dir", ".cache"))
+    bilstm_active, fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
+    net = MultiTaskNet(
+        load_encoder(source),
+        label_names,
+        pooling=backbone.get("pooling", "mean"),
+        bilstm=dict(hp.get("bilstm") or {}) if bilstm_active else None,
+        fusion_pairs=(hp.get("fusion") or {}).get("pairs", [["intent", "sentiment"]]) if fusion_active else None,
+    )
+    wanted = ("encoder.", "heads.") + (("bilstm.",) if bilstm_active else ()) + (("fusion.",) if fusion_active else ())
+    net.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if k.startswith(wanted)}, strict=True)
+    meta = {
+        "label_names": label_names,
+        "max_length": int((config.get("data") or {}).get("max_length") or DEFAULT_MAX_LENGTH),
+        "precision": str((config.get("trainer") or {}).get("precision", "32")),
+        "temperatures": _temperatures(path.parent / "temperatures.json", list(label_names)),
+        "backbone": backbone,
+        "config": config or None,
+    }
+    return net, load_tokenizer(source), meta
+
+
+def load_export_config(directory: str | Path) -> dict[str, Any]:
+    """The export's `intentfusion.json` (+ `labels.json`, `temperatures.json`), checked."""
+    directory = Path(directory)
+    path = directory / "intentfusion.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: not an intentfusion export (no intentfusion.json); "
+                                "create one with `python -m intentfusion.export ckpt_path=... out=DIR`")
+    config = _read_json(path)
+    if config.get("format") != EXPORT_FORMAT or int(config.get("format_version", 0)) > EXPORT_VERSION:
+        raise ValueError(f"{path}: unsupported export format {config.get('format')!r} "
+                         f"version {config.get('format_version')!r} (this code reads version {EXPORT_VERSION})")
+    pickles = sorted(p.name for p in directory.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles or not any((directory / "encoder").glob("*.safetensors")):
+        raise ValueError(f"{directory}: an export holds its weights as safetensors only "
+                         f"(pickle files: {pickles or 'none'}; encoder/*.safetensors: missing?)")
+    config["label_names"] = _read_json(directory / "labels.json")
+    config["temperatures"] = _temperatures(directory / "temperatures.json", list(config["label_names"]))
+    return config
+
+
+# --------------------------------------------------------------------------------------------- predictor
+
+
+class Predictor:
+    """Labels, calibrated confidences and flags for raw texts (see the module docstring)."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        tokenizer: Any,
+        label_names: dict[str, list[str]],
+        *,
+        max_length: int,
+        temperatures: dict[str, float] | None = None,
+        fallbacks: dict[str, Any] | None = None,
+        batch_size: int = 64,
+        max_chars: int | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.runner, self.tokenizer = runner, tokenizer
+        self.label_names = {t: list(n) for t, n in label_names.items()}
+        self.tasks = list(self.label_names)
+        self.max_length, self.batch_size = int(max_length), int(batch_size)
+        self.max_chars = int(max_chars) if max_chars else max(1024, 32 * self.max_length)
+        self.temperatures = {t: float((temperatures or {}).get(t, 1.0)) for t in self.tasks}
+        self.fallbacks = check_fallbacks(fallbacks, self.label_names)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.pad_id = int(pad) if pad is not None else 0
+        self.info = {"tasks": self.tasks, "max_length": self.max_length, **(info or {})}
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------------------- constructors
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        batch_size: int = 64,
+        fallbacks: dict[str, Any] | None = None,
+        precision: str = "auto",
+        device: str = "cpu",
+        cache_dir: str | Path | None = None,
+        max_chars: int | None = None,
+    ) -> Predictor:
+        """From a training checkpoint (`weights_only=True`); temperatures from `temperatures.json` beside it."""
+        net, tokenizer, meta = load_checkpoint_net(path, cache_dir)
+        precision = meta["precision"] if precision == "auto" else precision
+        runner = TorchRunner(net, device, autocast_dtype(precision, device))
+        info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
+                "backbone": meta["backbone"].get("name_or_path")}
+        return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"],
+                   temperatures=meta["temperatures"], fallbacks=fallbacks, batch_size=batch_size,
+                   max_chars=max_chars, info=info)
+
+    @classmethod
+    def from_export(
+        cls,
+        directory: str | Path,
+        *,
+        runtime: str = "torch",
+        batch_size: int = 64,
+        fallbacks: dict[str, Any] | None = None,
+        precision: str = "auto",
+        device: str = "cpu",
+        threads: int | None = None,
+        max_chars: int | None = None,
+    ) -> Predictor:
+        """From an export directory (safetensors + Hugging Face files + JSON; no Hydra, no training code).
+
+        `runtime`: `torch` (safetensors weights), `onnx` (`model.onnx`) or `onnx-int8` (`model.int8.onnx`),
+        the ONNX ones with onnxruntime. `fallbacks=None` uses the export's own (if it was exported with some).
+        """
+        from intentfusion.models.backbone import load_encoder, load_tokenizer
+
+        directory = Path(directory)
+        config = load_export_config(directory)
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime={runtime!r}: expected one of {RUNTIMES}")
+        label_names, tasks = config["label_names"], list(config["label_names"])
+        tokenizer = load_tokenizer(str(directory / "encoder"))
+        if runtime == "torch":
+            from safetensors.torch import load_file
+
+            with _quiet_transformers():  # the export has no pooler weights (unused): no "MISSING pooler" report
+                encoder = load_encoder(str(directory / "encoder"))
+            net = MultiTaskNet(encoder, label_names, pooling=config["pooling"], bilstm=config.get("bilstm"),
+                               fusion_pairs=config.get("fusion_pairs"))
+            parts = load_file(str(directory / "heads.safetensors"))
+            result = net.load_state_dict(parts, strict=False)
+            missing = [k for k in result.missing_keys if k.startswith(PART_PREFIXES)]
+            if missing or result.unexpected_keys:
+                raise ValueError(f"{directory}/heads.safetensors does not match intentfusion.json: "
+                                 f"missing {missing}, unexpected {result.unexpected_keys}")
+            precision = config.get("precision", "32") if precision == "auto" else precision
+            runner: Runner = TorchRunner(net, device, autocast_dtype(precision, device))
+        else:
+            onnx_path = directory / ONNX_FILES[runtime]
+            if not onnx_path.is_file():
+                flag = "onnx=true" if runtime == "onnx" else "onnx=true quantize=true"
+                raise FileNotFoundError(f"{onnx_path} does not exist: export with {flag}")
+            runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
+        info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
+                "backbone": config.get("backbone", {}).get("name_or_path")}
+        return cls(runner, tokenizer, label_names, max_length=config["max_length"],
+                   temperatures=config["temperatures"],
+                   fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,
+                   batch_size=batch_size, max_chars=max_chars, info=info)
+
+    # ----------------------------------------------------------------------------------------- encoding
+    def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
+        """Token ids as the data module makes them (+ whether each text was truncated).
+
+        Strings over `max_chars` are cut first; if a cut one then has no more tokens than the budget (it was
+        mostly whitespace, say), it is tokenized whole, so the model still sees everything it would have seen.
+        """
+        tok, limit = self.tokenizer, self.max_chars
+        sources = [t[:limit] if len(t) > limit else t for t in texts]
+        ids = tok(sources, truncation=False, verbose=False)["input_ids"] if sources else []
+        short = [i for i, t in enumerate(texts) if len(t) > limit and len(ids[i]) <= self.max_length]
+        if short:
+            for i, row in zip(short, tok([texts[i] for i in short], truncation=False, verbose=False)["input_ids"],
+                              strict=True):
+                sources[i], ids[i] = texts[i], row
+        long = [i for i, row in enumerate(ids) if len(row) > self.max_length]
+        if long:  # re-encode only the overlong ones, truncated (keeps the closing special token)
+            cut = tok([sources[i] for i in long], truncation=True, max_length=self.max_length)["input_ids"]
+            for i, row in zip(long, cut, strict=True):
+                ids[i] = row
+        truncated = [len(sources[i]) < len(texts[i]) for i in range(len(texts))]
+        for i in long:
+            truncated[i] = True
+        return ids, truncated
+
+    def _run(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Logits per task (N, C), input order; batches of `batch_size` texts sorted by length."""
+        n = len(ids)
+        out = {t: torch.empty(n, len(names)) for t, names in self.label_names.items()}
+        order = sorted(range(n), key=lambda i: len(ids[i]))  # stable, like the test loader
+        for start in range(0, n, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            input_ids, mask = pad_batch([ids[i] for i in rows], self.pad_id)
+            logits = self.runner(input_ids, mask)
+            index = torch.as_tensor(rows)
+            for task in self.tasks:
+                out[task][index] = logits[task]
+        return out
+
+    def logits(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order."""
+        cleaned = [sanitize(t)[0] for t in check_texts(texts)]
+        with self._lock:
+            return self._run(self.tokenize(cleaned)[0])
+
+    # ----------------------------------------------------------------------------------------- predict
+    def predict(self, texts: Sequence[str], return_distribution: bool = False) -> list[dict[str, Any]]:
+        """Per text: `{"predictions": {task: {"label", "confidence"[, "distribution"][, "fallback",
+        "model_label"]}}, "flags": [...]}`, in input order."""
+        items = check_texts(texts)
+        cleaned, flags = [], []
+        for text in items:
+            clean, text_flags = sanitize(text)
+            cleaned.append(clean)
+            flags.append(text_flags)
+        run = [i for i, f in enumerate(flags) if EMPTY not in f]
+        with self._lock:
+            ids, truncated = self.tokenize([cleaned[i] for i in run])
+            logits = self._run(ids)
+        for k, i in enumerate(run):
+            if truncated[k]:
+                flags[i].append(TRUNCATED)
+        probs = {t: (logits[t] / self.temperatures[t]).softmax(-1) for t in self.tasks}
+        labels = {t: logits[t].argmax(-1).tolist() for t in self.tasks}
+        probs_list = {t: probs[t].tolist() for t in self.tasks}
+        results: list[dict[str, Any]] = [{} for _ in items]
+        for i in range(len(items)):
+            results[i] = {"predictions": self._empty(return_distribution), "flags": flags[i]}
+        for k, i in enumerate(run):
+            results[i]["predictions"] = {
+                t: self._task_result(t, labels[t][k], probs_list[t][k], return_distribution) for t in self.tasks
+            }
+        return results
+
+    def predict_one(self, text: str, return_distribution: bool = False) -> dict[str, Any]:
+        """`predict([text])[0]`; a `TypeError` when `text` is not a str."""
+        if not isinstance(text, str):
+            raise TypeError(f"text is {type(text).__name__}, expected str")
+        return self.predict([text], return_distribution)[0]
+
+    def _task_result(self, task: str, index: int, probs: list[float], distribution: bool) -> dict[str, Any]:
+        names = self.label_names[task]
+        result: dict[str, Any] = {"label": names[index], "confidence": probs[index]}
+        if distribution:
+            result["distribution"] = dict(zip(names, probs, strict=True))
+        rule = self.fallbacks.get(task)
+        if rule is not None:
+            low = probs[index] < rule["threshold"]
+            result["fallback"] = low
+            if low:
+                result["model_label"], result["label"] = result["label"], rule["fallback"]
+        return result
+
+    def _empty(self, distribution: bool) -> dict[str, Any]:
+        """The defined output for an empty text: the fallback label (or None), confidence 0."""
+        out = {}
+        for task in self.tasks:
+            rule = self.fallbacks.get(task)
+            result: dict[str, Any] = {"label": rule["fallback"] if rule else None, "confidence": 0.0}
+            if distribution:
+                result["distribution"] = None
+            if rule is not None:
+                result["fallback"] = True
+            out[task] = result
+        return out
+
+    def __repr__(self) -> str:
+        info = self.info
+        return (f"Predictor({info.get('format')}={info.get('source')!r}, runtime={info.get('runtime')}, "
+                f"tasks={self.tasks}, max_length={self.max_length}, batch_size={self.batch_size})")

@@ -1,0 +1,155 @@
+"""`python -m intentfusion.export`: the self-contained directory, reloading it (no training code), ONNX parity
+and int8 quantization (skipped without onnx / onnxruntime), and the CLI's errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from intentfusion.export import export, main
+from intentfusion.inference import Predictor
+
+from .inference.test_predictor import ODD, active_parts_checkpoint, best_checkpoint
+
+HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model, busy 2-core machine: threads only cost
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def source(tiny_run, tmp_path_factory) -> tuple[Path, Path]:
+    """(checkpoint with the BiLSTM branch and fusion switched on, the training run's metrics.json)."""
+    out, _ = tiny_run
+    ckpt = active_parts_checkpoint(best_checkpoint(tiny_run), tmp_path_factory.mktemp("active") / "active.ckpt")
+    return ckpt, out / "metrics.json"
+
+
+@pytest.fixture(scope="module")
+def exported(source, tmp_path_factory) -> tuple[Path, dict]:
+    """One export of the active-parts checkpoint, with ONNX + int8 when the onnx extra is installed."""
+    ckpt, metrics = source
+    out = tmp_path_factory.mktemp("export") / "model"
+    fallbacks = {"action": {"threshold": 0.6, "fallback": "request_more_info"}}
+    report = export(ckpt, out, onnx=HAS_ONNX, quantize=HAS_ONNX, fallbacks=fallbacks, metrics=str(metrics),
+                    log=lambda *_: None)
+    return out, report
+
+
+def test_directory_is_self_contained_and_pickle_free(exported) -> None:
+    out, _ = exported
+    names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"encoder/config.json", "encoder/model.safetensors", "encoder/tokenizer.json", "heads.safetensors",
+            "labels.json", "temperatures.json", "intentfusion.json", "README.md", "export_report.json"} <= names
+    assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))]
+    config = json.loads((out / "intentfusion.json").read_text())
+    assert config["active_parts"] == {"bilstm": True, "fusion": True}
+    assert config["max_length"] == 64 and config["pooling"] == "mean"
+    assert config["fallbacks"] == {"action": {"threshold": 0.6, "fallback": "request_more_info"}}
+    assert list(json.loads((out / "labels.json").read_text())) == ["intent", "urgency", "sentiment", "action"]
+    from safetensors import safe_open
+
+    with safe_open(str(out / "heads.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert {"heads.intent.1.weight", "bilstm.gate", "fusion.maps.intent__from__sentiment.weight"} <= keys
+    assert not any(k.startswith("encoder.") for k in keys)
+    card = (out / "README.md").read_text()
+    assert "| test | intent |" in card and "## Usage" in card  # the training run's metrics made it in
+
+
+def test_reloaded_export_predicts_exactly_like_the_checkpoint(exported, source, tiny_run) -> None:
+    out, _ = exported
+    ckpt, _ = source
+    texts = [*ODD, "", "stop\x00 charging me twice", "a" * 50_000]
+    from_ckpt = Predictor.from_checkpoint(ckpt, fallbacks={"action": {"threshold": 0.6,
+                                                                      "fallback": "request_more_info"}})
+    from_export = Predictor.from_export(out)  # its fallbacks come from the export
+    assert from_export.predict(texts, return_distribution=True) == from_ckpt.predict(texts, return_distribution=True)
+    a, b = from_ckpt.logits(texts), from_export.logits(texts)
+    assert all(torch.equal(a[t], b[t]) for t in a)
+
+
+def test_loading_an_export_imports_no_training_code(exported) -> None:
+    out, _ = exported
+    code = f"""
+import sys
+from intentfusion.inference import Predictor
+p = Predictor.from_export({str(out)!r})
+assert p.predict_one("where is my parcel")["predictions"]["intent"]["label"]
+blocked = {{"lightning", "pytorch_lightning", "hydra", "torchmetrics"}}
+training = sorted({{m.split(".")[0] for m in sys.modules}} & blocked)
+print("training modules:", training)
+"""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("training modules: []"), done.stdout
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+def test_onnx_matches_pytorch_with_dynamic_batch_and_sequence(exported) -> None:
+    out, report = exported
+    parity = report["onnx"]["parity"]
+    assert parity["max_abs_diff"] < 1e-4 and parity["label_agreement"] == 1.0
+    assert "test" in report["eval_data"]
+    torch_predictor = Predictor.from_export(out)
+    texts = [*ODD, "refund " * 100, "short", "a somewhat longer message about a late delivery"]
+    reference = torch_predictor.logits(texts)
+    for batch_size in (1, 4, 64):  # batch 1 to many, sequences of 3 to 64 tokens
+        onnx_predictor = Predictor.from_export(out, runtime="onnx", batch_size=batch_size)
+        logits = onnx_predictor.logits(texts)
+        for task, ref in reference.items():
+            assert (logits[task] - ref).abs().max() < 1e-4
+        assert onnx_predictor.predict(texts)[0]["predictions"].keys() == set(reference)
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+def test_int8_quantization_reports_its_accuracy_delta(exported) -> None:
+    out, report = exported
+    int8 = report["int8"]
+    assert int8["size_mb"] < int8["fp32_size_mb"]
+    accuracy = int8["accuracy"]
+    assert set(accuracy["delta"]) == {"intent", "urgency", "sentiment", "action"}
+    for task, delta in accuracy["delta"].items():
+        assert delta == pytest.approx(accuracy["int8"][task] - accuracy["fp32"][task])
+    assert "int8 accuracy" in (out / "README.md").read_text()
+    result = Predictor.from_export(out, runtime="onnx-int8").predict_one("I was charged twice")
+    assert set(result["predictions"]) == {"intent", "urgency", "sentiment", "action"}
+
+
+def test_cli_writes_an_export_and_reports_bad_requests(tiny_run, tmp_path, capsys) -> None:
+    ckpt = best_checkpoint(tiny_run)
+    out = tmp_path / "cli"
+    assert main([f"ckpt_path={ckpt}", f"out={out}"]) == 0
+    config = json.loads((out / "intentfusion.json").read_text())
+    assert config["active_parts"] == {"bilstm": False, "fusion": False} and config["onnx"] is None
+    assert "Best validation score" in (out / "README.md").read_text()  # metrics.json found above the checkpoint
+    capsys.readouterr()
+    assert main([f"ckpt_path={ckpt}", f"out={out}"]) == 1
+    assert "exists and is not empty; pass overwrite=true" in capsys.readouterr().err
+    assert main([f"out={out}"]) == 1
+    assert "ckpt_path=... is required" in capsys.readouterr().err
+    assert main([f"ckpt_path={ckpt}", f"out={out}", "onxx=true"]) == 1
+    assert "unknown option(s) ['onxx']" in capsys.readouterr().err
+    assert main([f"ckpt_path={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x'}"]) == 1
+    assert "no such checkpoint file" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match="not an intentfusion export"):
+        Predictor.from_export(tmp_path)
+    with pytest.raises(FileNotFoundError, match="export with onnx=true"):
+        Predictor.from_export(out, runtime="onnx")
+    (out / "encoder" / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(ValueError, match=r"safetensors only \(pickle files: \['pytorch_model.bin'\]"):
+        Predictor.from_export(out)
