@@ -34,6 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from intentfusion.errors import one_line
+
 FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
 
 
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             raise InputError("--batch-size must be >= 1")
         return run(args)
     except (InputError, FileNotFoundError, ValueError, ImportError) as err:
-        print("error: " + " ".join(str(err).split()), file=sys.stderr)
+        print(one_line(err), file=sys.stderr)
         return 2
 
 

@@ -49,8 +49,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 
+from intentfusion.errors import one_line
 from intentfusion.inference.model import MultiTaskNet, OnnxGraph
 from intentfusion.inference.predictor import (
     EXPORT_FORMAT,
@@ -62,6 +62,7 @@ from intentfusion.inference.predictor import (
     check_fallbacks,
     load_checkpoint_net,
 )
+from intentfusion.utils.cli import parse_options
 
 IGNORE_INDEX = -100
 DEFAULTS: dict[str, Any] = {
@@ -426,11 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-        cli = OmegaConf.to_container(OmegaConf.from_dotlist(args), resolve=True)
-        unknown = sorted(set(cli) - set(DEFAULTS))
-        if unknown:
-            raise ExportError(f"unknown option(s) {unknown}; known: {sorted(DEFAULTS)}")
-        opts = {**DEFAULTS, **cli}
+        opts = parse_options(args, DEFAULTS)
         for key in ("ckpt_path", "out"):
             if not opts[key]:
                 raise ExportError(f"{key}=... is required (usage: python -m intentfusion.export ckpt_path=X out=DIR)")
@@ -442,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                metrics=opts["metrics"], eval_split_name=opts["eval_split"], cache_dir=opts["cache_dir"],
                overwrite=opts["overwrite"])
     except (ExportError, FileNotFoundError, ValueError, ImportError) as err:
-        print("error: " + " ".join(str(err).split()), file=sys.stderr)
+        print(one_line(err), file=sys.stderr)
         return 1
     return 0
 

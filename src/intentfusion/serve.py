@@ -31,10 +31,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from omegaconf import OmegaConf
 from starlette.concurrency import run_in_threadpool
 
+from intentfusion.errors import one_line
 from intentfusion.inference.predictor import Predictor, rounded
+from intentfusion.utils.cli import parse_options
 
 EXAMPLES = [
     {"kind": "typos", "text": "wher is my oder?? its been 2 weeks allready"},
@@ -162,11 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0
     try:
-        cli = OmegaConf.to_container(OmegaConf.from_dotlist(args), resolve=True)
-        unknown = sorted(set(cli) - set(DEFAULTS))
-        if unknown:
-            raise ValueError(f"unknown option(s) {unknown}; known: {sorted(DEFAULTS)}")
-        opts = {**DEFAULTS, **cli}
+        opts = parse_options(args, DEFAULTS)
         if bool(opts["export_dir"]) == bool(opts["ckpt_path"]):
             raise ValueError("give exactly one of export_dir=DIR or ckpt_path=FILE")
         from transformers.utils import logging as hf_logging
@@ -178,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             predictor = Predictor.from_checkpoint(opts["ckpt_path"], **common)
     except (ValueError, FileNotFoundError, ImportError, TypeError) as err:
-        print("error: " + " ".join(str(err).split()), file=sys.stderr)
+        print(one_line(err), file=sys.stderr)
         return 1
     import uvicorn
 
