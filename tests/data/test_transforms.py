@@ -15,6 +15,7 @@ from intentfusion.data.transforms import (
     map_labels,
     prepare,
     resolve_unseen_labels,
+    subsample,
     unescape_unicode,
 )
 
@@ -224,3 +225,22 @@ def test_prepare_rejects_bad_specs(splits) -> None:
         prepare(splits, label_maps=[{"task": "intent", "map": {}}])
     with pytest.raises(DataSourceError, match=r"noise: unknown key\(s\) \['p'\]"):
         prepare(splits, noise={"p": 1.0})
+
+
+def test_subsample_keeps_class_shares_order_and_is_seeded():
+    records = [{"text": f"t{i}", "intent": "a" if i < 80 else "b"} for i in range(100)]
+    sub = subsample(records, 10, seed=3, stratify="intent")
+    assert [r["intent"] for r in sub].count("b") == 2
+    assert sub == sorted(sub, key=lambda r: int(r["text"][1:]))
+    assert sub == subsample(records, 10, seed=3, stratify="intent")
+    assert sub != subsample(records, 10, seed=4, stratify="intent")
+    assert subsample(records, 500) == records
+
+
+def test_prepare_subset_before_noise_and_rejects_unknown_split():
+    splits = {s: [{"text": f"hello there {i}", "intent": str(i % 5)} for i in range(50)] for s in ("train", "test")}
+    out = prepare(splits, subset={"train": 10, "test": 20, "seed": 1}, noise={"test_p": 1.0})
+    assert len(out["train"]) == 10 and len(out["test"]) == 20 and len(out["test_noisy"]) == 20
+    assert sorted({r["intent"] for r in out["train"]}) == ["0", "1", "2", "3", "4"]
+    with pytest.raises(ValueError, match="subset: split 'val' not found"):
+        prepare(splits, subset={"val": 5})

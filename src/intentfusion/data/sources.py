@@ -314,13 +314,14 @@ def load_source(
     *,
     label_maps: Sequence[Mapping[str, Any]] | None = None,
     noise: Mapping[str, Any] | None = None,
+    subset: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Splits:
     """Run a loader (a name in `LOADERS`, a dotted path or a callable) with ``options``, then `prepare`.
 
     This is the ``source`` of ``conf/data/*.yaml``: loader options sit next to ``label_maps`` (see
     `map_labels`) and ``noise`` (``{test_p, train_p, seed}``: the ``test_noisy`` split and noisy training
-    copies).
+    copies). ``subset``: ``{split: size, seed?, stratify?}`` keeps a stratified sample of those splits.
     """
     fn = _resolve_loader(loader)
     params = inspect.signature(fn).parameters
@@ -332,4 +333,4 @@ def load_source(
         inspect.signature(fn).bind(**options)
     except TypeError as e:
         raise DataSourceError(f"loader {loader!r}: {e}; accepted options: {accepted}") from None
-    return prepare(fn(**options), label_maps=label_maps, noise=noise)
+    return prepare(fn(**options), label_maps=label_maps, noise=noise, subset=subset)

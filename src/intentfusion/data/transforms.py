@@ -24,6 +24,7 @@ __all__ = [
     "resolve_unseen_labels",
     "add_noisy_split",
     "augment_train",
+    "subsample",
     "prepare",
 ]
 
@@ -243,19 +244,56 @@ def augment_train(splits: Splits, p: float, seed: int = 0, split: str = "train")
     return {**splits, split: [*records, *extra]}
 
 
+def subsample(records: Records, n: int, seed: int = 0, stratify: str | None = None) -> Records:
+    """``n`` records drawn without replacement (all when ``n >= len``), in their original order.
+
+    With ``stratify`` (a task), each label keeps its share (largest remainders), so small subsets still
+    cover every class; records without that label form their own stratum.
+    """
+    import random
+
+    if n < 0:
+        raise _error(f"subset: size must be >= 0, got {n}")
+    if n >= len(records):
+        return list(records)
+    rng = random.Random(seed)
+    strata: dict[Any, list[int]] = {}
+    for i, r in enumerate(records):
+        strata.setdefault(r.get(stratify) if stratify else None, []).append(i)
+    quotas = {k: n * len(v) / len(records) for k, v in strata.items()}
+    take = {k: int(q) for k, q in quotas.items()}
+    for k in sorted(quotas, key=lambda k: take[k] - quotas[k])[: n - sum(take.values())]:
+        take[k] += 1
+    keep = sorted(i for k, idx in strata.items() for i in rng.sample(idx, take[k]))
+    return [records[i] for i in keep]
+
+
 def prepare(
     splits: Splits,
     *,
     label_maps: Sequence[Mapping[str, Any]] | None = None,
     noise: Mapping[str, Any] | None = None,
+    subset: Mapping[str, Any] | None = None,
 ) -> Splits:
-    """Config-driven post-processing of a loader's splits: label maps, then noise.
+    """Config-driven post-processing of a loader's splits: subset, label maps, then noise.
+
+    ``subset``: ``{split: size, ..., seed?, stratify?}`` keeps ``size`` examples of each named split
+    (stratified by task ``stratify``, default ``intent`` when the records have it; see `subsample`).
 
     ``label_maps``: list of ``{task, mapping, new_task?, default?}`` (arguments of `map_labels`), applied in
     order to every split. ``noise``: ``{test_p, train_p, seed, source_split, name}`` (all optional):
     ``test_p`` (default 1.0, null = no noisy split) builds ``name`` (``test_noisy``) from ``source_split``
     (``test``) with ``seed``; ``train_p`` (default 0) adds noisy training copies with ``seed + 1``.
     """
+    if subset:
+        options = {k: subset[k] for k in ("seed", "stratify") if k in subset}
+        sizes = {k: v for k, v in subset.items() if k not in options}
+        for split, size in sizes.items():
+            if split not in splits:
+                raise _error(f"subset: split '{split}' not found; splits present: {sorted(splits)}")
+            recs = splits[split]
+            stratify = options.get("stratify", "intent" if recs and "intent" in recs[0] else None)
+            splits = {**splits, split: subsample(recs, int(size), int(options.get("seed", 0)), stratify)}
     for spec in label_maps or []:
         extra = sorted(set(spec) - {"task", "mapping", "new_task", "default"})
         if extra or "task" not in spec or "mapping" not in spec:
