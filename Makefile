@@ -2,7 +2,7 @@
 PY      := .venv/bin/python
 STAMP   := .venv/.installed
 
-.PHONY: install train test lint clean
+.PHONY: install train test bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
@@ -17,6 +17,9 @@ train: $(STAMP)  ## the main job: minilm on the embedded support data, hparams=c
 
 test: $(STAMP)  ## the whole test suite in one pytest process
 	WANDB_MODE=offline WANDB_ERROR_REPORTING=false HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(ARGS)
+
+bench: $(STAMP)  ## benchmarks -> bench/results/<date>.json + BENCHMARKS.md tables; ARGS=--quick: the few-minute version
+	WANDB_MODE=offline WANDB_ERROR_REPORTING=false HF_HUB_OFFLINE=1 $(PY) -m bench $(ARGS)
 
 lint: $(STAMP)
 	.venv/bin/ruff check .
