@@ -103,10 +103,13 @@ def run_child(args: Sequence[str], ctx: Context, *, result_file: Path | None = N
         proc = subprocess.Popen(args, cwd=cwd, env=ctx.env(**env), stdout=log, stderr=subprocess.STDOUT, text=True)
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
-        try:  # wait4 rather than wait: the rusage of exactly this child gives its peak RSS
+        peak = _HighWaterMark(proc.pid)
+        peak.start()
+        try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            peak.stop.set()
         seconds = time.perf_counter() - start
         proc.returncode = code = os.waitstatus_to_exitcode(status)
         log.seek(0)
@@ -115,7 +118,27 @@ def run_child(args: Sequence[str], ctx: Context, *, result_file: Path | None = N
         why = f"timed out after {timeout} s" if seconds >= timeout else f"exited with {code}"
         raise RuntimeError(f"{shlex.join(args)} {why}:\n{output[-3000:]}")
     result = json.loads(result_file.read_text()) if result_file is not None and result_file.exists() else None
-    return ChildRun(args, code, seconds, usage.ru_maxrss / 1024, output, result)
+    # ru_maxrss alone is wrong for a small child: Linux carries the parent's high-water mark across fork+exec
+    rss = peak.mb if peak.mb else usage.ru_maxrss / 1024
+    return ChildRun(args, code, seconds, rss, output, result)
+
+
+class _HighWaterMark(threading.Thread):
+    """Polls a process's VmHWM (its own peak RSS since exec) until told to stop; `mb` is the last value read."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.mb, self.stop = pid, every, 0.0, threading.Event()
+
+    def run(self) -> None:
+        status = Path(f"/proc/{self.pid}/status")
+        while not self.stop.is_set():
+            try:
+                line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+                self.mb = max(self.mb, int(line.split()[1]) / 1024)
+            except (OSError, StopIteration, ValueError):
+                pass
+            self.stop.wait(self.every)
 
 
 def machine_info(threads: int) -> dict[str, Any]:
