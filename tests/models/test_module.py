@@ -149,3 +149,13 @@ def test_group_metrics_cover_the_groups_labelled_examples(build) -> None:
     base = (logged["val/intent/f1_macro"] + logged["val/sentiment/f1_macro"]) / 2
     assert logged["val/score"] == pytest.approx(base)  # the score stays the mean over the tasks
     assert not any(k.endswith("/score") and k != "val/score" for k in logged)
+
+
+def test_a_split_without_a_tasks_labels_logs_no_metric_for_it(build) -> None:
+    module = build()
+    _eval(module, _logits(3, seed=6), torch.tensor([[0, M], [1, M], [2, M]]))  # like CLINC150's test_oos
+    logged: dict[str, float] = {}
+    module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))
+    module._log_epoch_metrics()
+    assert "val/intent/acc" in logged and not any(k.startswith("val/sentiment/") for k in logged)
+    assert logged["val/score"] == pytest.approx(logged["val/intent/f1_macro"])  # not dragged down by a 0
