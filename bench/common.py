@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,13 +63,6 @@ def ratio(key: str, what: str, numerator: dict[str, Any], denominator: dict[str,
     value = numerator[stat] / denominator[stat] if denominator[stat] else float("nan")
     return {"id": key, "what": what, "value": value, "of": [numerator["id"], denominator["id"]], "stat": stat,
             "target": target, "met": None if target is None else bool(value >= target)}
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    """(seconds, result) of one call, on the monotonic clock."""
-    start = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - start, result
 
 
 @dataclass

@@ -6,6 +6,7 @@ Every function here returns new lists/dicts and leaves its input untouched.
 
 from __future__ import annotations
 
+import random
 import re
 import warnings
 from collections import Counter
@@ -250,8 +251,6 @@ def subsample(records: Records, n: int, seed: int = 0, stratify: str | None = No
     With ``stratify`` (a task), each label keeps its share (largest remainders), so small subsets still
     cover every class; records without that label form their own stratum.
     """
-    import random
-
     if n < 0:
         raise _error(f"subset: size must be >= 0, got {n}")
     if n >= len(records):
