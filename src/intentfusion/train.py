@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.data.datamodule import DataError
 from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
+from intentfusion.utils.hardware import warn_if_slow_bf16
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb, print_config_tree, save_run_metadata
 
@@ -69,6 +70,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         c for c in instantiate_group(cfg.get("callbacks")) if loggers or not isinstance(c, LearningRateMonitor)
     ]
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if OmegaConf.select(cfg, "trainer.accelerator") == "cpu":
+        warn_if_slow_bf16(OmegaConf.select(cfg, "trainer.precision"), "cpu", "trainer.precision")
     for logger in loggers:
         logger.log_hyperparams(model.run_config)
         if sweep:

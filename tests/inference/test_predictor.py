@@ -221,3 +221,10 @@ def test_non_strings_raise_a_type_error_naming_the_index(predictor, texts, messa
 def test_predict_one_rejects_non_strings(predictor) -> None:
     with pytest.raises(TypeError, match="text is list, expected str"):
         predictor.predict_one(["a"])
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns(ckpt, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
+    with pytest.warns(UserWarning, match="Predictor precision=bf16: this CPU has no native bf16"):
+        predictor = Predictor.from_checkpoint(ckpt, precision="bf16")
+    assert predictor.info["precision"] == "bf16"

@@ -42,7 +42,7 @@ def test_presets_compose_to_their_systems() -> None:
     assert s0.backbone.name_or_path == "xlm-roberta-base" and s0.backbone.gradient_checkpointing
     assert list(s0.tasks.names) == ["intent", "sentiment"] and len(s0.phases.schedule) == 5
     assert (s0.hparams.batch_size, s0.trainer.accumulate_grad_batches, s0.data.max_length) == (4, 4, 64)
-    assert (s0.hparams.lr, s0.hparams.weight_decay, s0.trainer.precision) == (3e-5, 0.01, "bf16-mixed")
+    assert (s0.hparams.lr, s0.hparams.weight_decay, s0.trainer.precision) == (3e-5, 0.01, "32-true")
     assert _full("s0_xlmr_five_phase", "trainer=gpu").trainer.precision == "16-mixed"
     cpu = _full("s0_xlmr_five_phase", "backbone=minilm")  # the CPU form keeps everything but the encoder
     assert cpu.backbone.name_or_path == "builtin:minilm" and cpu.backbone.gradient_checkpointing

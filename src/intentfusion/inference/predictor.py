@@ -14,7 +14,8 @@ What it guarantees
   (one pass without truncation, over-long ones re-encoded truncated to the training `max_length`, which is read
   from the checkpoint's stored config), padded per batch with `pad_batch`, and run through the same parts
   (`MultiTaskNet`, same weights and key names) under the training run's precision (`precision="auto"`: bf16
-  autocast for a `bf16-mixed` run, else float32). The label is the argmax of the logits.
+  autocast for a `bf16-mixed` run, else float32; a warning says when the device only emulates bf16, where
+  `precision="32"` is several times faster). The label is the argmax of the logits.
 * **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
   next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
 * **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
@@ -44,6 +45,7 @@ import torch
 from intentfusion.data.batching import pad_batch
 from intentfusion.inference.model import PART_PREFIXES, MultiTaskNet
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
+from intentfusion.utils.hardware import warn_if_slow_bf16
 
 EXPORT_FORMAT = "intentfusion-export"
 EXPORT_VERSION = 1
@@ -278,6 +280,7 @@ class Predictor:
         """From a training checkpoint (`weights_only=True`); temperatures from `temperatures.json` beside it."""
         net, tokenizer, meta = load_checkpoint_net(path, cache_dir)
         precision = meta["precision"] if precision == "auto" else precision
+        warn_if_slow_bf16(precision, device, "Predictor precision")
         runner = TorchRunner(net, device, autocast_dtype(precision, device))
         info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
                 "backbone": meta["backbone"].get("name_or_path")}
@@ -325,6 +328,7 @@ class Predictor:
                 raise ValueError(f"{directory}/heads.safetensors does not match intentfusion.json: "
                                  f"missing {missing}, unexpected {result.unexpected_keys}")
             precision = config.get("precision", "32") if precision == "auto" else precision
+            warn_if_slow_bf16(precision, device, "Predictor precision")
             runner: Runner = TorchRunner(net, device, autocast_dtype(precision, device))
         else:
             onnx_path = directory / ONNX_FILES[runtime]
