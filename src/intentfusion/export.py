@@ -51,17 +51,10 @@ from typing import Any
 import torch
 
 from intentfusion.errors import one_line
+from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
 from intentfusion.inference.model import MultiTaskNet, OnnxGraph
-from intentfusion.inference.predictor import (
-    EXPORT_FORMAT,
-    EXPORT_VERSION,
-    ONNX_FILES,
-    OnnxRunner,
-    Predictor,
-    TorchRunner,
-    check_fallbacks,
-    load_checkpoint_net,
-)
+from intentfusion.inference.predictor import ONNX_FILES, Predictor
+from intentfusion.inference.runners import OnnxRunner, TorchRunner
 from intentfusion.utils.cli import parse_options
 
 IGNORE_INDEX = -100

@@ -1,0 +1,128 @@
+"""Loading a `Predictor`'s parts: the network, tokenizer and metadata of a checkpoint or an export directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from intentfusion.inference.model import MultiTaskNet
+
+EXPORT_FORMAT = "intentfusion-export"
+EXPORT_VERSION = 1
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused inside an export
+DEFAULT_MAX_LENGTH = 64  # the data configs' default, for checkpoints without a stored config
+
+
+def check_fallbacks(fallbacks: dict[str, Any] | None, label_names: dict[str, list[str]]) -> dict[str, dict]:
+    """Validated `{task: {"threshold": float in [0, 1], "fallback": str}}` (empty when None)."""
+    out: dict[str, dict] = {}
+    for task, rule in dict(fallbacks or {}).items():
+        if task not in label_names:
+            raise ValueError(f"fallbacks: unknown task {task!r}; the model has tasks {list(label_names)}")
+        if not isinstance(rule, dict) or set(rule) != {"threshold", "fallback"}:
+            raise ValueError(f"fallbacks.{task} must be {{'threshold': float, 'fallback': label}}, got {rule!r}")
+        threshold, label = rule["threshold"], rule["fallback"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise ValueError(f"fallbacks.{task}.threshold must be a number in [0, 1], got {threshold!r}")
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"fallbacks.{task}.fallback must be a non-empty label string, got {label!r}")
+        out[task] = {"threshold": float(threshold), "fallback": label}
+    return out
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers logs errors only, inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _temperatures(path: Path, tasks: Sequence[str]) -> dict[str, float]:
+    """Per-task temperatures from a `temperatures.json` ({} when the file is absent); validated."""
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    out = {}
+    for task, value in data.items():
+        if task in tasks:
+            if not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{path}: temperature of {task!r} must be a number > 0, got {value!r}")
+            out[task] = float(value)
+    return out
+
+
+def load_checkpoint_net(
+    path: str | Path, cache_dir: str | Path | None = None
+) -> tuple[MultiTaskNet, Any, dict[str, Any]]:
+    """(net, tokenizer, meta) from an intentfusion checkpoint, loaded with `weights_only=True`.
+
+    `meta`: label_names, max_length, precision (of the training run), temperatures, backbone, config (the stored
+    training config, or None). `cache_dir` overrides where builtin tiny backbones are looked for / built.
+    """
+    from intentfusion.models.backbone import load_encoder, load_tokenizer, resolve_backbone
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file (expected a .ckpt written by train.py)")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path}: not a Lightning checkpoint of intentfusion (no state_dict / hyper_parameters)")
+    hp, state = checkpoint["hyper_parameters"], checkpoint.get("intentfusion", {})
+    label_names = {t: list(n) for t, n in (state.get("label_names") or hp["label_names"]).items()}
+    config = state.get("config") or {}
+    backbone = dict(hp["backbone"])
+    source = resolve_backbone(backbone["name_or_path"], cache_dir or hp.get("cache_dir", ".cache"))
+    bilstm_active, fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
+    net = MultiTaskNet(
+        load_encoder(source),
+        label_names,
+        pooling=backbone.get("pooling", "mean"),
+        bilstm=dict(hp.get("bilstm") or {}) if bilstm_active else None,
+        fusion_pairs=(hp.get("fusion") or {}).get("pairs", [["intent", "sentiment"]]) if fusion_active else None,
+    )
+    wanted = ("encoder.", "heads.") + (("bilstm.",) if bilstm_active else ()) + (("fusion.",) if fusion_active else ())
+    net.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if k.startswith(wanted)}, strict=True)
+    meta = {
+        "label_names": label_names,
+        "max_length": int((config.get("data") or {}).get("max_length") or DEFAULT_MAX_LENGTH),
+        "precision": str((config.get("trainer") or {}).get("precision", "32")),
+        "temperatures": _temperatures(path.parent / "temperatures.json", list(label_names)),
+        "backbone": backbone,
+        "config": config or None,
+    }
+    return net, load_tokenizer(source), meta
+
+
+def load_export_config(directory: str | Path) -> dict[str, Any]:
+    """The export's `intentfusion.json` (+ `labels.json`, `temperatures.json`), checked."""
+    directory = Path(directory)
+    path = directory / "intentfusion.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: not an intentfusion export (no intentfusion.json); "
+                                "create one with `python -m intentfusion.export ckpt_path=... out=DIR`")
+    config = _read_json(path)
+    if config.get("format") != EXPORT_FORMAT or int(config.get("format_version", 0)) > EXPORT_VERSION:
+        raise ValueError(f"{path}: unsupported export format {config.get('format')!r} "
+                         f"version {config.get('format_version')!r} (this code reads version {EXPORT_VERSION})")
+    pickles = sorted(p.name for p in directory.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+    if pickles or not any((directory / "encoder").glob("*.safetensors")):
+        raise ValueError(f"{directory}: an export holds its weights as safetensors only "
+                         f"(pickle files: {pickles or 'none'}; encoder/*.safetensors: missing?)")
+    config["label_names"] = _read_json(directory / "labels.json")
+    config["temperatures"] = _temperatures(directory / "temperatures.json", list(config["label_names"]))
+    return config
