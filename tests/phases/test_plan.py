@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,3 +97,19 @@ def test_scheduler_state_is_plain_numbers() -> None:
 def test_bad_phase_declarations_say_what_is_wrong(spec: dict, message: str) -> None:
     with pytest.raises(PhaseConfigError, match=re.escape(message)):
         PhasePlan.from_config([spec], 1, layer_decay=0.9, n_groups=2)
+
+
+def test_five_plan_gives_late_unfrozen_groups_their_full_lr() -> None:
+    """Phase 2 of `conf/phases/five.yaml` holds its LR after warmup: with a decaying schedule, the groups
+    unfrozen in its last epoch would start near LR 0 and barely train (val score 0.93 vs 0.98 on support)."""
+    from omegaconf import OmegaConf
+
+    conf = OmegaConf.to_container(OmegaConf.load(Path(__file__).parents[2] / "conf" / "phases" / "five.yaml"))
+    plan = PhasePlan.from_config(conf["schedule"], default_epochs=4, layer_decay=conf["layer_decay"], n_groups=7)
+    steps = 100
+    deepest = PhaseLRLambda(plan, steps, depth=7)  # the embeddings: unfrozen in phase 2's last epoch
+    start = plan.starts[1] * steps
+    last_epoch = start + 3 * steps
+    assert deepest(last_epoch - 1) == 0.0  # still frozen
+    assert deepest(last_epoch) == pytest.approx(0.9**7)  # full layer-decayed LR from its first step
+    assert deepest(plan.starts[2] * steps - 1) == pytest.approx(0.9**7)
