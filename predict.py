@@ -57,7 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64, help="messages per forward pass (default: 64)")
     parser.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
                         help="exports only: PyTorch, ONNX or int8 ONNX via onnxruntime (default: torch)")
-    parser.add_argument("--precision", default="auto", help="torch runtime: auto (as trained) | 32 | bf16")
+    parser.add_argument("--precision", default="auto",
+                        help="torch runtime: auto (as trained; fp32 where bf16 is only emulated) | 32 | bf16")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch runtime: torch.compile the network (compiles for tens of seconds, then faster)")
     parser.add_argument("--fallback", action="append", default=[], metavar="TASK=THRESHOLD:LABEL",
                         help="low-confidence fallback, e.g. action=0.7:request_more_info (repeatable)")
     parser.add_argument("--distribution", action="store_true", help="include every label's probability")
@@ -134,11 +137,11 @@ def load_predictor(args: argparse.Namespace) -> Any:
     model = Path(args.model)
     if model.is_dir():
         return Predictor.from_export(model, runtime=args.runtime, batch_size=args.batch_size, fallbacks=fallbacks,
-                                     precision=args.precision, threads=args.threads)
+                                     precision=args.precision, threads=args.threads, compile=args.compile)
     if args.runtime != "torch":
         raise InputError(f"--runtime {args.runtime} needs an export directory (python -m intentfusion.export ...)")
     return Predictor.from_checkpoint(model, batch_size=args.batch_size, fallbacks=fallbacks,
-                                     precision=args.precision)
+                                     precision=args.precision, compile=args.compile)
 
 
 def run(args: argparse.Namespace) -> int:

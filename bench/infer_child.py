@@ -27,11 +27,12 @@ Batch = Callable[[Sequence[str], int], list[str]]  # (texts, batch size) -> inte
 One = Callable[[str], str]
 
 
-def load_predictor(model: str, runtime: str, precision: str, threads: int) -> tuple[Batch, One, dict[str, Any]]:
+def load_predictor(model: str, runtime: str, precision: str, threads: int, compile: bool = False
+                   ) -> tuple[Batch, One, dict[str, Any]]:
     """The intentfusion `Predictor` of an export directory (label of the first task)."""
     from intentfusion.inference import Predictor
 
-    predictor = Predictor.from_export(model, runtime=runtime, precision=precision, threads=threads)
+    predictor = Predictor.from_export(model, runtime=runtime, precision=precision, threads=threads, compile=compile)
     task = predictor.tasks[0]
 
     def batch(texts: Sequence[str], size: int) -> list[str]:
@@ -93,11 +94,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 def measure(batch: Batch, one: One, texts: list[str], sizes: list[int], reps: int, latency: int, single: int
             ) -> dict[str, Any]:
     """msgs/s (and CPU ms per message, all threads) per batch size and p50/p95 single-message latency (ms), one
-    value per repetition; batch size 1 runs over the first `single` messages only."""
+    value per repetition; batch size 1 runs over the first `single` messages only. `warmup_s`: the warm-up's wall
+    time (where `torch.compile` compiles)."""
+    warmup = time.perf_counter()
     for size in sizes:  # warm-up: one batch of every size, and a few single messages
         batch(texts[: max(size, 4)], size)
     for text in texts[:5]:
         one(text)
+    warmup_s = time.perf_counter() - warmup
     rate: dict[str, list[float]] = {str(s): [] for s in sizes}
     cpu_ms: dict[str, list[float]] = {str(s): [] for s in sizes}
     labels: list[str] = []
@@ -119,7 +123,7 @@ def measure(batch: Batch, one: One, texts: list[str], sizes: list[int], reps: in
         p50.append(percentile(times, 0.5))
         p95.append(percentile(times, 0.95))
     return {"msgs_per_s": rate, "cpu_ms_per_msg": cpu_ms, "latency_ms": {"p50": p50, "p95": p95},
-            "labels": labels}
+            "labels": labels, "warmup_s": warmup_s}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -141,9 +145,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     texts = json.loads(args.messages.read_text())
     start = time.perf_counter()
-    if args.variant.startswith("predictor:"):
-        _, runtime, precision = args.variant.split(":")
-        batch, one, info = load_predictor(args.model, runtime, precision, args.threads)
+    if args.variant.startswith("predictor:"):  # predictor:RUNTIME:PRECISION[:compile]
+        _, runtime, precision, *flags = args.variant.split(":")
+        batch, one, info = load_predictor(args.model, runtime, precision, args.threads, compile="compile" in flags)
     elif args.variant == "pipeline":
         batch, one, info = load_pipeline(args.model, args.max_length)
     elif args.variant == "naive":

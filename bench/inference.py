@@ -141,10 +141,12 @@ def variants(prep: dict[str, Any]) -> list[dict[str, Any]]:
     export, hf = str(prep["export"]), str(prep["hf"])
     precision = str(prep["config"].get("precision", "32"))
     out = [{"key": "predictor_fp32", "variant": "predictor:torch:32", "model": export, "sizes": SIZES,
-            "what": "Predictor.from_export(runtime='torch', precision='32')"}]
+            "what": "Predictor.from_export(runtime='torch', precision='32')"},
+           {"key": "predictor_compiled", "variant": "predictor:torch:32:compile", "model": export, "sizes": SIZES,
+            "what": "Predictor.from_export(runtime='torch', precision='32', compile=True) (compiled in the warm-up)"}]
     if not precision.startswith("32"):
         out.append({"key": "predictor_default", "variant": "predictor:torch:auto", "model": export, "sizes": SIZES,
-                    "what": f"Predictor.from_export() as exported (precision {precision!r}: autocast)"})
+                    "what": f"Predictor.from_export() defaults (precision='auto'; exported as {precision!r})"})
     if prep["onnx"] and importlib.util.find_spec("onnxruntime") is not None:
         out.append({"key": "predictor_onnx", "variant": "predictor:onnx:32", "model": export, "sizes": SIZES,
                     "what": "Predictor.from_export(runtime='onnx') (onnxruntime, fp32)"})
@@ -227,6 +229,11 @@ def run(ctx: Context) -> Section:
         figures[f"{v['key']}.load"] = figure(
             f"inference.{v['key']}.load_s", f"{v['key']}: model load time in the child", "s",
             [r["load_s"] for r in results], data="-", batch_size=None, **common)
+        if v["variant"].endswith(":compile"):
+            figures[f"{v['key']}.warmup"] = figure(
+                f"inference.{v['key']}.warmup_s", f"{v['key']}: warm-up wall time (torch.compile: every batch "
+                "size, then single messages)", "s", [r["warmup_s"] for r in results], data="-", batch_size=None,
+                **common)
     for dtype in ("float32", "bfloat16"):
         figures[f"bound.{dtype}"] = {**bound_figure(bound, dtype), "id": f"inference.flop_bound.{dtype}"}
     ratios = make_ratios(figures)
@@ -238,8 +245,10 @@ def run(ctx: Context) -> Section:
         f"Messages: {data}; mean {sum(lengths) / len(lengths):.2f} tokens (max {max(lengths)}); batch size 1 "
         f"throughput over the first {plan['single']}, latency over the first {plan['latency']}.",
         "Every figure: one fresh child process per repetition (variants interleaved), warm-up first, "
-        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_default (the "
-        "export's own precision) and predictor_int8. cpu_ms_per_msg: CPU time of all threads per message.",
+        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_int8 and "
+        "predictor_default (`precision='auto'`: the export's own, or fp32 where bf16 is only emulated: "
+        f"{runs['predictor_default'][0].result['precision'] if 'predictor_default' in runs else '-'} here). "
+        "cpu_ms_per_msg: CPU time of all threads per message.",
         "Identical intent labels vs predictor_fp32: " + ", ".join(
             f"{k} {agreement(ref, labels[k])}" for k in labels if k != "predictor_fp32")
         + f"; naive vs pipeline {agreement(labels.get('pipeline', []), labels.get('naive', []))} (same model). "
@@ -263,7 +272,9 @@ def make_ratios(f: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """The section's ratios, for the variants that ran."""
     fp32 = "predictor (torch fp32)"
     wanted = [("inference.predictor_vs_pipeline.b32", f"{fp32} / pipeline msgs/s at batch 32", "predictor_fp32.b32",
-               "pipeline.b32", 2.0)]
+               "pipeline.b32", 2.0),
+              ("inference.predictor_compiled_vs_pipeline.b32", "predictor (torch fp32, compile=True) / pipeline "
+               "msgs/s at batch 32", "predictor_compiled.b32", "pipeline.b32", 2.0)]
     wanted += [(f"inference.{key}_vs_pipeline.b32", f"{key} / pipeline msgs/s at batch 32", f"{key}.b32",
                 "pipeline.b32", None) for key in ("predictor_onnx", "predictor_int8", "predictor_default")]
     wanted += [(f"inference.predictor_vs_pipeline.b{size}", f"{fp32} / pipeline msgs/s at batch {size}",
@@ -275,8 +286,8 @@ def make_ratios(f: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
          "predictor faster)", "pipeline.p50", "predictor_fp32.p50", None),
         ("inference.predictor_fp32_of_bound.b32", f"{fp32} msgs/s at batch 32 / FLOP bound (float32)",
          "predictor_fp32.b32", "bound.float32", None),
-        ("inference.predictor_default_of_bound.b32", "predictor as exported (bf16 autocast) msgs/s at batch 32 / "
-         "FLOP bound (bfloat16)", "predictor_default.b32", "bound.bfloat16", None),
+        ("inference.predictor_compiled_of_bound.b32", "predictor (torch fp32, compile=True) msgs/s at batch 32 / "
+         "FLOP bound (float32)", "predictor_compiled.b32", "bound.float32", None),
         ("inference.predictor_rss_vs_pipeline", f"peak RSS: {fp32} / pipeline", "predictor_fp32.rss",
          "pipeline.rss", None),
     ]

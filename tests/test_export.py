@@ -150,6 +150,8 @@ def test_cli_writes_an_export_and_reports_bad_requests(tiny_run, tmp_path, capsy
         Predictor.from_export(tmp_path)
     with pytest.raises(FileNotFoundError, match="export with onnx=true"):
         Predictor.from_export(out, runtime="onnx")
+    with pytest.raises(ValueError, match="compile=True needs runtime='torch', got runtime='onnx'"):
+        Predictor.from_export(out, runtime="onnx", compile=True)
     (out / "encoder" / "pytorch_model.bin").write_bytes(b"not loaded")
     with pytest.raises(ValueError, match=r"safetensors only \(pickle files: \['pytorch_model.bin'\]"):
         Predictor.from_export(out)

@@ -3,7 +3,8 @@
 Options (`key=value`): `export_dir=DIR` or `ckpt_path=FILE` (one of them), `host` (127.0.0.1: loopback only;
 anything else is your decision), `port` (8000), `runtime` (torch | onnx | onnx-int8, exports only),
 `batch_size` (32), `max_body_kb` (256), `max_texts` (256), `fallbacks` (default: the export's, e.g.
-`'fallbacks={action: {threshold: 0.7, fallback: request_more_info}}'`).
+`'fallbacks={action: {threshold: 0.7, fallback: request_more_info}}'`), `compile` (false; true: torch.compile the
+torch runtime, warmed up on the example messages before the server starts).
 
 Endpoints:
 
@@ -57,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "max_body_kb": 256,
     "max_texts": 256,
     "fallbacks": None,
+    "compile": False,
 }
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 
@@ -169,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        common = {"batch_size": int(opts["batch_size"]), "fallbacks": opts["fallbacks"]}
+        common = {"batch_size": int(opts["batch_size"]), "fallbacks": opts["fallbacks"],
+                  "compile": bool(opts["compile"])}
         if opts["export_dir"]:
             predictor = Predictor.from_export(opts["export_dir"], runtime=opts["runtime"], **common)
         else:
             predictor = Predictor.from_checkpoint(opts["ckpt_path"], **common)
+        if opts["compile"]:  # compile both shape classes now, not on the first visitor's request
+            predictor.predict([example["text"] for example in EXAMPLES])
+            predictor.predict_one(EXAMPLES[0]["text"])
     except (ValueError, FileNotFoundError, ImportError, TypeError) as err:
         print(one_line(err), file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -228,3 +229,35 @@ def test_bf16_on_a_cpu_that_emulates_it_warns(ckpt, monkeypatch) -> None:
     with pytest.warns(UserWarning, match="Predictor precision=bf16: this CPU has no native bf16"):
         predictor = Predictor.from_checkpoint(ckpt, precision="bf16")
     assert predictor.info["precision"] == "bf16"
+
+
+def bf16_checkpoint(src: Path, dst: Path) -> Path:
+    """A copy of `src` that says it was trained with `trainer.precision=bf16-mixed`."""
+    checkpoint = torch.load(src, map_location="cpu", weights_only=True)
+    checkpoint["intentfusion"]["config"]["trainer"]["precision"] = "bf16-mixed"
+    torch.save(checkpoint, dst)
+    return dst
+
+
+def test_auto_precision_serves_a_bf16_run_in_fp32_where_bf16_is_emulated(ckpt, tmp_path, monkeypatch) -> None:
+    bf16 = bf16_checkpoint(ckpt, tmp_path / "bf16.ckpt")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": False, "amx_bf16": False})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*native bf16")  # nothing to warn about: auto chose fp32
+        emulated = Predictor.from_checkpoint(bf16)
+    assert emulated.info["precision"] == "32" and emulated.runner.autocast is None
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True, "amx_bf16": False})
+    native = Predictor.from_checkpoint(bf16)
+    assert native.info["precision"] == "bf16-mixed" and native.runner.autocast is torch.bfloat16
+
+
+def test_compiled_predictor_gives_the_eager_logits(predictor, ckpt) -> None:
+    texts = ["where is my order", "CANCEL MY ACCOUNT NOW 😡", "hola, no puedo entrar en mi cuenta", "refund " * 9]
+    compiled = Predictor.from_checkpoint(ckpt, compile=True, batch_size=2)
+    assert compiled.info["compiled"] and not predictor.info["compiled"]
+    eager = predictor.logits(texts)
+    for batch in (texts, texts[:1]):  # batches of several, then of one (a second graph)
+        mine = compiled.logits(batch)
+        for task in predictor.tasks:
+            torch.testing.assert_close(mine[task], eager[task][: len(batch)], atol=1e-4, rtol=1e-4)
+    assert labels_of(compiled.predict(texts)) == labels_of(predictor.predict(texts))

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from intentfusion.utils.hardware import runs_bf16_natively, warn_if_slow_bf16
+from intentfusion.utils.hardware import runs_bf16_natively, serving_precision, warn_if_slow_bf16
 
 
 def cpu_with(monkeypatch, **capabilities: bool) -> None:
@@ -31,3 +31,13 @@ def test_native_bf16_and_fp32_are_not_flagged(monkeypatch, flag: str) -> None:
         assert not warn_if_slow_bf16("bf16-mixed", "cpu")
         cpu_with(monkeypatch)
         assert not warn_if_slow_bf16("32-true", "cpu") and not warn_if_slow_bf16("32", "cpu")
+
+
+@pytest.mark.parametrize(
+    ("trained", "native", "served"),
+    [("bf16-mixed", False, "32"), ("bf16-mixed", True, "bf16-mixed"), ("32-true", False, "32-true"),
+     ("16-mixed", False, "16-mixed")],
+)
+def test_serving_precision_runs_fp32_where_bf16_is_only_emulated(monkeypatch, trained, native, served) -> None:
+    cpu_with(monkeypatch, amx_bf16=native)
+    assert serving_precision(trained, "cpu") == served

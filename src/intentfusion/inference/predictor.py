@@ -14,13 +14,17 @@ What it guarantees
   (one pass without truncation, over-long ones re-encoded truncated to the training `max_length`, which is read
   from the checkpoint's stored config), padded per batch with `pad_batch`, and run through the same parts
   (`MultiTaskNet`, same weights and key names) under the training run's precision (`precision="auto"`: bf16
-  autocast for a `bf16-mixed` run, else float32; a warning says when the device only emulates bf16, where
-  `precision="32"` is several times faster). The label is the argmax of the logits.
+  autocast for a `bf16-mixed` run, else float32; but float32 on a device that only emulates bf16, where it is
+  several times faster; an explicit `precision="bf16"` there runs bf16 and warns). The label is the argmax of
+  the logits.
 * **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
   next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
 * **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
-  (`batch_size`), results returned in input order; very long strings are cut to `max_chars` characters before
-  tokenizing (32 characters per token of budget, at least 1024), with the model still seeing its full budget.
+  (`batch_size`), results returned in input order; `compile=True` (torch runtime) runs the network through
+  `torch.compile` (Inductor, dynamic shapes, frozen weights): each new shape class (batch of one, batch of many)
+  compiles once, tens of seconds, then batches run faster (BENCHMARKS.md); very long strings are cut to
+  `max_chars` characters before tokenizing (32 characters per token of budget, at least 1024), with the model
+  still seeing its full budget.
 * **Robust inputs.** Non-strings raise a `TypeError` naming the index; control characters are stripped; empty
   or whitespace-only texts are not run and get the task's fallback label (or null) with confidence 0. Every
   result carries `flags` (see `intentfusion.inference.text`).
@@ -45,7 +49,7 @@ from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net,
 from intentfusion.inference.model import PART_PREFIXES, MultiTaskNet
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
-from intentfusion.utils.hardware import warn_if_slow_bf16
+from intentfusion.utils.hardware import serving_precision, warn_if_slow_bf16
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
@@ -108,14 +112,15 @@ class Predictor:
         device: str = "cpu",
         cache_dir: str | Path | None = None,
         max_chars: int | None = None,
+        compile: bool = False,
     ) -> Predictor:
         """From a training checkpoint (`weights_only=True`); temperatures from `temperatures.json` beside it."""
         net, tokenizer, meta = load_checkpoint_net(path, cache_dir)
-        precision = meta["precision"] if precision == "auto" else precision
+        precision = serving_precision(meta["precision"], device) if precision == "auto" else precision
         warn_if_slow_bf16(precision, device, "Predictor precision")
-        runner = TorchRunner(net, device, autocast_dtype(precision, device))
+        runner = TorchRunner(net, device, autocast_dtype(precision, device), compile=compile)
         info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
-                "backbone": meta["backbone"].get("name_or_path")}
+                "compiled": compile, "backbone": meta["backbone"].get("name_or_path")}
         return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"],
                    temperatures=meta["temperatures"], fallbacks=fallbacks, batch_size=batch_size,
                    max_chars=max_chars, info=info)
@@ -132,11 +137,13 @@ class Predictor:
         device: str = "cpu",
         threads: int | None = None,
         max_chars: int | None = None,
+        compile: bool = False,
     ) -> Predictor:
         """From an export directory (safetensors + Hugging Face files + JSON; no Hydra, no training code).
 
         `runtime`: `torch` (safetensors weights), `onnx` (`model.onnx`) or `onnx-int8` (`model.int8.onnx`),
         the ONNX ones with onnxruntime. `fallbacks=None` uses the export's own (if it was exported with some).
+        `compile=True`: `torch.compile` the network (torch runtime only).
         """
         from intentfusion.models.backbone import load_encoder, load_tokenizer
 
@@ -144,6 +151,8 @@ class Predictor:
         config = load_export_config(directory)
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime={runtime!r}: expected one of {RUNTIMES}")
+        if compile and runtime != "torch":
+            raise ValueError(f"compile=True needs runtime='torch', got runtime={runtime!r}")
         label_names, tasks = config["label_names"], list(config["label_names"])
         tokenizer = load_tokenizer(str(directory / "encoder"))
         if runtime == "torch":
@@ -159,9 +168,10 @@ class Predictor:
             if missing or result.unexpected_keys:
                 raise ValueError(f"{directory}/heads.safetensors does not match intentfusion.json: "
                                  f"missing {missing}, unexpected {result.unexpected_keys}")
-            precision = config.get("precision", "32") if precision == "auto" else precision
+            if precision == "auto":
+                precision = serving_precision(config.get("precision", "32"), device)
             warn_if_slow_bf16(precision, device, "Predictor precision")
-            runner: Runner = TorchRunner(net, device, autocast_dtype(precision, device))
+            runner: Runner = TorchRunner(net, device, autocast_dtype(precision, device), compile=compile)
         else:
             onnx_path = directory / ONNX_FILES[runtime]
             if not onnx_path.is_file():
@@ -169,7 +179,7 @@ class Predictor:
                 raise FileNotFoundError(f"{onnx_path} does not exist: export with {flag}")
             runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
-                "backbone": config.get("backbone", {}).get("name_or_path")}
+                "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],
                    temperatures=config["temperatures"],
                    fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,

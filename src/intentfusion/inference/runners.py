@@ -27,17 +27,24 @@ def autocast_dtype(precision: str, device: str | torch.device = "cpu") -> torch.
 
 
 class TorchRunner:
-    """Runs a `MultiTaskNet` under `torch.inference_mode` (and bf16/fp16 autocast when asked)."""
+    """Runs a `MultiTaskNet` under `torch.inference_mode` (and bf16/fp16 autocast when asked).
 
-    def __init__(self, net: MultiTaskNet, device: str | torch.device = "cpu", autocast: torch.dtype | None = None):
+    `compile=True`: through `torch.compile` with dynamic shapes (one graph for every batch size > 1 and length,
+    one more for batches of one) and Inductor's weight freezing (constant-folded, prepacked weights), which
+    needs the weights to stay as they are: the runner owns its network.
+    """
+
+    def __init__(self, net: MultiTaskNet, device: str | torch.device = "cpu", autocast: torch.dtype | None = None,
+                 compile: bool = False) -> None:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.autocast = autocast
+        self.forward = torch.compile(self.net, dynamic=True, options={"freezing": True}) if compile else self.net
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         context = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
         with torch.inference_mode(), context:
-            out = self.net(input_ids.to(self.device), attention_mask.to(self.device))
+            out = self.forward(input_ids.to(self.device), attention_mask.to(self.device))
         return {task: value.float().cpu() for task, value in out.items()}
 
 

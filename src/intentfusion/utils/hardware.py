@@ -29,3 +29,12 @@ def warn_if_slow_bf16(precision: object, device: str | torch.device = "cpu", whe
         stacklevel=2,
     )
     return True
+
+
+def serving_precision(trained: object, device: str | torch.device = "cpu") -> str:
+    """What `precision="auto"` serves: the training run's precision, except bf16 on a device that only emulates
+    it, which runs float32 (several times faster there, and no less accurate)."""
+    trained = str(trained)
+    if trained.startswith("bf16") and torch.device(device).type in ("cpu", "cuda") and not runs_bf16_natively(device):
+        return "32"
+    return trained
