@@ -66,6 +66,14 @@ def rounded(value: Any, digits: int = 4) -> Any:
     return value
 
 
+def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, compile: bool
+                 ) -> tuple[Runner, str]:
+    """A `TorchRunner` for `net` and the precision it runs (`"auto"`: `serving_precision` of the trained one)."""
+    precision = serving_precision(trained, device) if precision == "auto" else precision
+    warn_if_slow_bf16(precision, device, "Predictor precision")
+    return TorchRunner(net, device, autocast_dtype(precision, device), compile=compile), precision
+
+
 
 # --------------------------------------------------------------------------------------------- predictor
 
@@ -116,9 +124,7 @@ class Predictor:
     ) -> Predictor:
         """From a training checkpoint (`weights_only=True`); temperatures from `temperatures.json` beside it."""
         net, tokenizer, meta = load_checkpoint_net(path, cache_dir)
-        precision = serving_precision(meta["precision"], device) if precision == "auto" else precision
-        warn_if_slow_bf16(precision, device, "Predictor precision")
-        runner = TorchRunner(net, device, autocast_dtype(precision, device), compile=compile)
+        runner, precision = torch_runner(net, precision, meta["precision"], device, compile)
         info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
                 "compiled": compile, "backbone": meta["backbone"].get("name_or_path")}
         return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"],
@@ -168,10 +174,7 @@ class Predictor:
             if missing or result.unexpected_keys:
                 raise ValueError(f"{directory}/heads.safetensors does not match intentfusion.json: "
                                  f"missing {missing}, unexpected {result.unexpected_keys}")
-            if precision == "auto":
-                precision = serving_precision(config.get("precision", "32"), device)
-            warn_if_slow_bf16(precision, device, "Predictor precision")
-            runner: Runner = TorchRunner(net, device, autocast_dtype(precision, device), compile=compile)
+            runner, precision = torch_runner(net, precision, config.get("precision", "32"), device, compile)
         else:
             onnx_path = directory / ONNX_FILES[runtime]
             if not onnx_path.is_file():
