@@ -45,12 +45,12 @@ def load_predictor(model: str, runtime: str, precision: str, threads: int, compi
     return batch, one, {"precision": predictor.info["precision"], "runtime": runtime}
 
 
-def load_pipeline(model: str, max_length: int) -> tuple[Batch, One, dict[str, Any]]:
-    """`transformers.pipeline("text-classification")` in float32, truncating to `max_length` tokens."""
+def load_pipeline(model: str, max_length: int, dtype: str = "float32") -> tuple[Batch, One, dict[str, Any]]:
+    """`transformers.pipeline("text-classification")` with weights in `dtype`, truncating to `max_length`."""
     import torch
     from transformers import pipeline
 
-    pipe = pipeline("text-classification", model=model, device="cpu", dtype=torch.float32)
+    pipe = pipeline("text-classification", model=model, device="cpu", dtype=getattr(torch, dtype))
     kwargs = {"truncation": True, "max_length": max_length}
 
     def batch(texts: Sequence[str], size: int) -> list[str]:
@@ -59,7 +59,7 @@ def load_pipeline(model: str, max_length: int) -> tuple[Batch, One, dict[str, An
     def one(text: str) -> str:
         return pipe(text, **kwargs)[0]["label"]
 
-    return batch, one, {"precision": "32", "runtime": "torch (transformers pipeline)"}
+    return batch, one, {"precision": "32" if dtype == "float32" else dtype, "runtime": "torch (transformers pipeline)"}
 
 
 def load_naive(model: str, max_length: int) -> tuple[Batch, One, dict[str, Any]]:
@@ -148,8 +148,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.variant.startswith("predictor:"):  # predictor:RUNTIME:PRECISION[:compile]
         _, runtime, precision, *flags = args.variant.split(":")
         batch, one, info = load_predictor(args.model, runtime, precision, args.threads, compile="compile" in flags)
-    elif args.variant == "pipeline":
-        batch, one, info = load_pipeline(args.model, args.max_length)
+    elif args.variant.split(":")[0] == "pipeline":  # pipeline[:DTYPE]
+        batch, one, info = load_pipeline(args.model, args.max_length, *args.variant.split(":")[1:])
     elif args.variant == "naive":
         batch, one, info = load_naive(args.model, args.max_length)
     else:

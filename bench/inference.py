@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.common import ChildRun, Context, Section, figure, ratio, run_child
 from bench.machine import bound_figure, clinc_splits, flop_bound, token_lengths
+from intentfusion.utils.hardware import runs_bf16_natively
 
 TRAIN = ["backbone=minilm", "data=clinc150", "tasks=intent_only", "phases=full", "trainer.max_steps=20",
          "trainer.num_sanity_val_steps=0", "logger=none", "test=false", "evaluate=false",
@@ -153,6 +154,11 @@ def variants(prep: dict[str, Any]) -> list[dict[str, Any]]:
         if prep["int8"]:
             out.append({"key": "predictor_int8", "variant": "predictor:onnx-int8:32", "model": export,
                         "sizes": SIZES, "what": "Predictor.from_export(runtime='onnx-int8') (dynamic int8 weights)"})
+    if runs_bf16_natively("cpu"):  # bf16 is worth serving here: both tools in bf16 too
+        out += [{"key": "predictor_bf16", "variant": "predictor:torch:bf16", "model": export, "sizes": SIZES,
+                 "what": "Predictor.from_export(runtime='torch', precision='bf16') (bf16 autocast)"},
+                {"key": "pipeline_bf16", "variant": "pipeline:bfloat16", "model": hf, "sizes": SIZES,
+                 "what": "transformers.pipeline('text-classification', dtype=bfloat16), truncation=True, max_length"}]
     out += [{"key": "pipeline", "variant": "pipeline", "model": hf, "sizes": SIZES,
              "what": "transformers.pipeline('text-classification', dtype=float32), truncation=True, max_length"},
             {"key": "naive", "variant": "naive", "model": hf, "sizes": [1],
@@ -245,8 +251,9 @@ def run(ctx: Context) -> Section:
         f"Messages: {data}; mean {sum(lengths) / len(lengths):.2f} tokens (max {max(lengths)}); batch size 1 "
         f"throughput over the first {plan['single']}, latency over the first {plan['latency']}.",
         "Every figure: one fresh child process per repetition (variants interleaved), warm-up first, "
-        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_int8 and "
-        "predictor_default (`precision='auto'`: the export's own, or fp32 where bf16 is only emulated: "
+        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_int8, the *_bf16 "
+        "variants (only on a CPU with native bf16) and predictor_default (`precision='auto'`: the export's own, "
+        "or fp32 where bf16 is only emulated: "
         f"{runs['predictor_default'][0].result['precision'] if 'predictor_default' in runs else '-'} here). "
         "cpu_ms_per_msg: CPU time of all threads per message.",
         "Identical intent labels vs predictor_fp32: " + ", ".join(
@@ -275,8 +282,11 @@ def make_ratios(f: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                "pipeline.b32", 2.0),
               ("inference.predictor_compiled_vs_pipeline.b32", "predictor (torch fp32, compile=True) / pipeline "
                "msgs/s at batch 32", "predictor_compiled.b32", "pipeline.b32", 2.0)]
+    wanted += [("inference.predictor_bf16_vs_pipeline_bf16.b32", "predictor (torch bf16 autocast) / pipeline (bf16 "
+                "weights) msgs/s at batch 32", "predictor_bf16.b32", "pipeline_bf16.b32", 2.0)]
     wanted += [(f"inference.{key}_vs_pipeline.b32", f"{key} / pipeline msgs/s at batch 32", f"{key}.b32",
-                "pipeline.b32", None) for key in ("predictor_onnx", "predictor_int8", "predictor_default")]
+                "pipeline.b32", None)
+               for key in ("predictor_onnx", "predictor_int8", "predictor_default", "predictor_bf16")]
     wanted += [(f"inference.predictor_vs_pipeline.b{size}", f"{fp32} / pipeline msgs/s at batch {size}",
                 f"predictor_fp32.b{size}", f"pipeline.b{size}", None) for size in (1, 8, 128)]
     wanted += [
@@ -288,6 +298,8 @@ def make_ratios(f: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
          "predictor_fp32.b32", "bound.float32", None),
         ("inference.predictor_compiled_of_bound.b32", "predictor (torch fp32, compile=True) msgs/s at batch 32 / "
          "FLOP bound (float32)", "predictor_compiled.b32", "bound.float32", None),
+        ("inference.predictor_bf16_of_bound.b32", "predictor (torch bf16 autocast) msgs/s at batch 32 / FLOP bound "
+         "(bfloat16)", "predictor_bf16.b32", "bound.bfloat16", None),
         ("inference.predictor_rss_vs_pipeline", f"peak RSS: {fp32} / pipeline", "predictor_fp32.rss",
          "pipeline.rss", None),
     ]
