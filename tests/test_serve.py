@@ -157,6 +157,7 @@ ROUTES = {"escalate_to_human": "escalate", "request_more_info": "request", "auto
 @pytest.mark.skipif(not HAS_BROWSER, reason="needs chromium + chromedriver (apt) and selenium (pip)")
 def test_demo_page_in_headless_chromium(server, predictor, tmp_path) -> None:
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -171,20 +172,20 @@ def test_demo_page_in_headless_chromium(server, predictor, tmp_path) -> None:
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     try:
-        wait = WebDriverWait(driver, 30)
+        # a poll that lands while the page re-renders its result cards sees them go stale: poll again
+        wait = WebDriverWait(driver, 30, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(server + "/")
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "button.example")) == len(EXAMPLES))
         message = "I WAS CHARGED TWICE for my order, refund me now!! 😡"
         driver.find_element(By.ID, "message").send_keys(message)
         driver.find_element(By.ID, "classify").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".task .label"))
 
         def rendered() -> dict[str, str]:
             return {card.get_attribute("data-task"): card.find_element(By.CSS_SELECTOR, ".label")
                     .get_attribute("data-label") for card in driver.find_elements(By.CSS_SELECTOR, ".task")}
 
         expected = predictor.predict_one(message)["predictions"]
-        assert rendered() == {task: p["label"] for task, p in expected.items()}
+        wait.until(lambda d: rendered() == {task: p["label"] for task, p in expected.items()})
         route = driver.find_element(By.ID, "route")
         assert route.get_attribute("data-route") == ROUTES[expected["action"]["label"]]
         assert "Recommended action" in route.text
