@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def test_five_plan_gives_late_unfrozen_groups_their_full_lr() -> None:
     steps = 100
     deepest = PhaseLRLambda(plan, steps, depth=7)  # the embeddings: the last group to be unfrozen
     per_epoch = plan.phases[1].unfreeze_per_epoch
-    unfrozen_at = (plan.starts[1] + -(-7 // per_epoch) - 1) * steps  # first step of the epoch that unfreezes it
+    unfrozen_at = (plan.starts[1] + math.ceil(7 / per_epoch) - 1) * steps  # first step of its unfreezing epoch
     assert 7 > per_epoch and unfrozen_at > plan.starts[1] * steps  # it is unfrozen in a later epoch of phase 2
     assert deepest(unfrozen_at - 1) == 0.0  # still frozen
     full = 0.9**7
