@@ -145,11 +145,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     texts = json.loads(args.messages.read_text())
     start = time.perf_counter()
-    if args.variant.startswith("predictor:"):  # predictor:RUNTIME:PRECISION[:compile]
-        _, runtime, precision, *flags = args.variant.split(":")
+    kind, *parts = args.variant.split(":")
+    if kind == "predictor":  # predictor:RUNTIME:PRECISION[:compile]
+        runtime, precision, *flags = parts
         batch, one, info = load_predictor(args.model, runtime, precision, args.threads, compile="compile" in flags)
-    elif args.variant.split(":")[0] == "pipeline":  # pipeline[:DTYPE]
-        batch, one, info = load_pipeline(args.model, args.max_length, *args.variant.split(":")[1:])
+    elif kind == "pipeline":  # pipeline[:DTYPE]
+        batch, one, info = load_pipeline(args.model, args.max_length, *parts)
     elif args.variant == "naive":
         batch, one, info = load_naive(args.model, args.max_length)
     else:

@@ -74,7 +74,6 @@ def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, c
     return TorchRunner(net, device, autocast_dtype(precision, device), compile=compile), precision
 
 
-
 # --------------------------------------------------------------------------------------------- predictor
 
 
