@@ -1,7 +1,10 @@
-"""Evaluate a checkpoint: `python evaluate.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt`."""
+"""Evaluate a checkpoint: `python evaluate.py ckpt_path=logs/train/runs/<run>/checkpoints/last.ckpt`.
+
+A user error (missing checkpoint, bad config) ends the run with exit code 1 and one `error:` line. The job is
+`intentfusion.cli.evaluate_job`, also run by the console script `intentfusion-evaluate`.
+"""
 
 import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -9,18 +12,12 @@ from omegaconf import DictConfig
 
 os.environ.setdefault("INTENTFUSION_ROOT", str(Path(__file__).resolve().parent))
 
-from intentfusion.errors import one_line, user_errors  # noqa: E402
+from intentfusion.cli import run_evaluate  # noqa: E402
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from intentfusion.evaluate import evaluate
-
-    try:
-        evaluate(cfg)
-    except user_errors() as err:
-        print(one_line(err), file=sys.stderr)
-        sys.exit(1)
+    run_evaluate(cfg)
 
 
 if __name__ == "__main__":

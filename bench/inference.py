@@ -24,7 +24,7 @@ from intentfusion.utils.hardware import runs_bf16_natively
 
 TRAIN = ["backbone=minilm", "data=clinc150", "tasks=intent_only", "phases=full", "trainer.max_steps=20",
          "trainer.num_sanity_val_steps=0", "logger=none", "test=false", "evaluate=false",
-         "callbacks.rich_progress_bar=null"]
+         "callbacks.progress_bar=null"]
 MODEL = "MiniLM-L6 CLINC150-intent export (20 training steps)"
 SIZES = [1, 8, 32, 128]
 FULL = {"messages": 10_000, "latency": 300}
@@ -102,8 +102,8 @@ def build_pipeline_model(export_dir: Path, out: Path, task: str = "intent") -> d
         raise ValueError(f"{encoder}: encoder weights do not fit BertModel: {result}")
     heads = load_file(str(export_dir / "heads.safetensors"))
     with torch.no_grad():
-        model.classifier.weight.copy_(heads[f"heads.{task}.1.weight"])
-        model.classifier.bias.copy_(heads[f"heads.{task}.1.bias"])
+        model.classifier.weight.copy_(heads[f"heads.{task}.linear.weight"])
+        model.classifier.bias.copy_(heads[f"heads.{task}.linear.bias"])
     pooler = "random (seeded) pooler"
     source = Path(minilm_dir()) / "model.safetensors"
     if source.is_file() and config.hidden_size == 384:

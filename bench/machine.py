@@ -77,7 +77,7 @@ def model_flops(config: Any, length: int, num_labels: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModel
 
-    from intentfusion.inference.model import MultiTaskNet
+    from intentfusion.models.net import MultiTaskNet
 
     config = type(config).from_dict(config.to_dict())
     config._attn_implementation = "eager"  # the CPU SDPA kernel has no flop formula; eager runs the same matmuls

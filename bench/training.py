@@ -78,7 +78,7 @@ def if_command(ctx: Context, plan: Plan, out: Path, run_dir: Path, *overrides: s
             f"hparams.lr={plan.lr}", f"hparams.batch_size={plan.batch_size}", f"hparams.epochs={epochs or plan.epochs}",
             f"data.max_length={plan.max_length}", subset, "seed=42", "trainer.precision=32-true",
             "logger=none", "test=false", "evaluate=false",
-            "callbacks.rich_progress_bar=null", "callbacks.model_checkpoint=null", "callbacks.early_stopping=null",
+            "callbacks.progress_bar=null", "callbacks.model_checkpoint=null", "callbacks.early_stopping=null",
             "callbacks.interrupt_checkpoint=null", "callbacks.phases.out_dir=null", "trainer.enable_progress_bar=false",
             "trainer.num_sanity_val_steps=0", "+trainer.enable_model_summary=false",
             "+trainer.enable_checkpointing=false",  # else Lightning adds a ModelCheckpoint saving at epoch ends

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.models.backbone import resolve_backbone
 from intentfusion.train import train
 
@@ -33,7 +34,7 @@ TOLERANCE = 1e-5  # measured: ~3.5e-7 (reduction order); the top layer moves by 
 
 
 def _tiny_without_dropout(tmp_path: Path, cache_dir: Path) -> Path:
-    built = Path(resolve_backbone("builtin:tiny-xlmr", cache_dir))
+    built = Path(resolve_backbone("builtin:tiny-xlmr", cache_dir, corpus=tiny_backbone_corpus))
     copy = tmp_path / "tiny-xlmr-nodropout"
     shutil.copytree(built, copy)
     config = json.loads((copy / "config.json").read_text())
@@ -65,7 +66,7 @@ def test_ddp_cpu_matches_single_process_with_gradient_accumulation(tmp_path: Pat
         f"hydra.run.dir={ddp_dir}",
         f"paths.cache_dir={cache_dir}",
         "logger=none",
-        "callbacks.rich_progress_bar=null",
+        "callbacks.progress_bar=null",
         "trainer.enable_progress_bar=false",
         "+trainer.enable_model_summary=false",
     ]
@@ -87,11 +88,11 @@ def test_ddp_cpu_matches_single_process_with_gradient_accumulation(tmp_path: Pat
     assert diff[worst] < TOLERANCE, f"{worst}: {diff[worst]}"
 
     init = load_file(str(encoder / "model.safetensors"))
-    top = [k for k in single["state_dict"] if k.startswith("encoder.encoder.layer.3.")]
+    top = [k for k in single["state_dict"] if k.startswith("net.encoder.encoder.layer.3.")]
     moved = max(
-        (single["state_dict"][k].float() - init[k.removeprefix("encoder.")].float()).abs().max().item()
+        (single["state_dict"][k].float() - init[k.removeprefix("net.encoder.")].float()).abs().max().item()
         for k in top
-        if k.removeprefix("encoder.") in init
+        if k.removeprefix("net.encoder.") in init
     )
     assert moved > 100 * TOLERANCE  # phase 2 trained the unfrozen top layer in both set-ups
     rows = [json.loads((ddp_dir / "phases" / p / "val_metrics.json").read_text()) for p in ("1_frozen", "2_unfreeze")]

@@ -115,7 +115,7 @@ def test_minilm_loads_offline_and_trains_a_few_dozen_steps(cfg_factory) -> None:
     assert cfg.backbone.name_or_path == "builtin:minilm"
     last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 30
-    assert last["state_dict"]["encoder.embeddings.word_embeddings.weight"].shape == (30522, 384)
+    assert last["state_dict"]["net.encoder.embeddings.word_embeddings.weight"].shape == (30522, 384)
 
 
 def test_missing_backbone_fails_in_one_readable_line(tmp_path: Path) -> None:

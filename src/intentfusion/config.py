@@ -17,3 +17,35 @@ def register_resolvers() -> None:
     """`${phases_total_epochs:${phases.schedule},${hparams.epochs}}`: the number of epochs a plan spans."""
     if not OmegaConf.has_resolver("phases_total_epochs"):
         OmegaConf.register_new_resolver("phases_total_epochs", _phases_total_epochs)
+
+
+# hparams keys every run reads: (type, check, what the check expects)
+HPARAMS: dict[str, tuple[type, Any, str]] = {
+    "lr": (float, lambda v: v > 0, "a number > 0, e.g. 3e-5"),
+    "batch_size": (int, lambda v: v >= 1, "an integer >= 1"),
+    "epochs": (int, lambda v: v >= 1, "an integer >= 1"),
+    "weight_decay": (float, lambda v: v >= 0, "a number >= 0"),
+    "warmup_ratio": (float, lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "grad_clip": (float, lambda v: v >= 0, "a number >= 0 (0 or null: no clipping)"),
+}
+
+
+def check_hparams(hparams: Any) -> None:
+    """Raise a `ConfigError` naming `hparams.<key>` for a value of the wrong type or range (`hparams.lr=abc`)."""
+    from intentfusion.errors import ConfigError
+
+    for key, (kind, valid, expected) in HPARAMS.items():
+        value = hparams.get(key) if hparams is not None else None
+        if value is None:
+            continue
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (kind is int and not isinstance(value, int)) or not valid(value):
+            raise ConfigError(f"hparams.{key}", f"{value!r} is not valid", expected)
+
+
+def check_phases(phases: Any, default_epochs: int) -> None:
+    """Raise a `PhaseConfigError` for a bad phase plan (unknown key, bad value) before anything is loaded."""
+    from intentfusion.phases.plan import PhasePlan
+
+    plain = OmegaConf.to_container(phases, resolve=True) if OmegaConf.is_config(phases) else dict(phases)
+    PhasePlan.from_config(plain["schedule"], int(default_epochs), plain.get("layer_decay", 1.0), n_groups=0)

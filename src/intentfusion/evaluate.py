@@ -12,8 +12,11 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from intentfusion.data.support import tiny_backbone_corpus
+from intentfusion.errors import CheckpointError, CheckpointNotFoundError
 from intentfusion.evaluation.report_md import render_report
 from intentfusion.evaluation.suite import collect_outputs, evaluate_model, write_predictions
+from intentfusion.models.backbone import resolve_backbone
 from intentfusion.models.module import MultiTaskModule
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb
@@ -23,11 +26,12 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
     """The resolved training config stored inside an intentfusion checkpoint."""
     path = Path(ckpt_path)
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={path}: no such checkpoint file (expected a .ckpt written by train.py)")
+        raise CheckpointNotFoundError(f"ckpt_path={path}", "no such checkpoint file", "a .ckpt written by train.py")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     config = checkpoint.get("intentfusion", {}).get("config")
     if config is None:
-        raise FileNotFoundError(f"ckpt_path={path}: not an intentfusion checkpoint (no stored training config)")
+        raise CheckpointError(f"ckpt_path={path}", "not an intentfusion checkpoint (no stored training config)",
+                              "a .ckpt written by train.py")
     return OmegaConf.create(config)
 
 
@@ -41,7 +45,8 @@ def checkpoints_of(spec: Any) -> list[Path]:
             best = [json.loads(p.read_text()).get("checkpoint") for p in jobs]
             found += [Path(b) for b in best if b]
             if not jobs:
-                raise FileNotFoundError(f"ckpt_path={item}: a directory without any run's metrics.json below it")
+                raise CheckpointNotFoundError(f"ckpt_path={item}", "a directory without any run's metrics.json",
+                                              "a checkpoint file or a (multi)run directory")
         else:
             found.append(item)
     return found
@@ -53,6 +58,10 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     run_cfg = load_run_config(ckpt)
     if cfg.get("data_overrides"):
         run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.data_overrides)
+    backbone = OmegaConf.select(run_cfg, "model.backbone.name_or_path")
+    if backbone:  # a builtin tiny backbone missing from this cache is built before the module looks for it
+        cache_dir = OmegaConf.select(run_cfg, "model.cache_dir") or ".cache"
+        resolve_backbone(backbone, cache_dir, corpus=tiny_backbone_corpus)
     model = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     L.seed_everything(run_cfg.get("seed", 0), workers=True)
     datamodule = hydra.utils.instantiate(run_cfg.data, label_names=model.label_names)
@@ -65,12 +74,15 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     splits = [s for s in datamodule.splits if s != "train"]
     forward_context = trainer.precision_plugin.forward_context
     outputs = {s: collect_outputs(model, datamodule._loader(s, train=False), forward_context) for s in splits}
-    suite = evaluate_model(outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite))
+    task_types = model.net.task_types
+    suite = evaluate_model(
+        outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite), task_types
+    )
     write_predictions(
         out_dir / "predictions.jsonl",
         {s: datamodule.splits[s].texts for s in splits},
         outputs,
-        model.label_names,
+        {t: names for t, names in model.label_names.items() if task_types[t] == "sequence"},
         suite["temperatures"],
     )
     dump_json(suite["temperatures"], ckpt.parent / "temperatures.json")  # the predictor picks them up

@@ -13,7 +13,8 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from intentfusion.data.datamodule import DataError
+from intentfusion.config import check_hparams, check_phases
+from intentfusion.errors import DataError
 from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
 from intentfusion.utils.hardware import warn_if_slow_bf16
 from intentfusion.utils.instantiate import instantiate_group
@@ -46,6 +47,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     `<run dir>/metrics.json` with the run's status, wall time and overrides (`intentfusion.sweeps.job_record`).
     """
     started = time.perf_counter()
+    check_hparams(cfg.get("hparams"))
+    if cfg.get("phases") is not None:
+        check_phases(cfg.phases, OmegaConf.select(cfg, "hparams.epochs") or 1)
     check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])])
     # frozen backbone groups are in eval mode on purpose (no dropout while frozen)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -56,7 +60,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     print_config_tree(cfg, out_dir)
     save_run_metadata(cfg, out_dir)
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config tree
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.setup("fit")

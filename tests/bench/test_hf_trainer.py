@@ -26,13 +26,13 @@ def test_hf_examples_and_label_ids_equal_intentfusions_subset() -> None:
     dm = MultiTaskDataModule(source, tasks=["intent", "domain"], backbone="builtin:minilm", max_length=12)
     dm.setup("fit")
     records = load_examples(CLINC, subset["train"], subset["val"])
-    for column, task in enumerate(dm.tasks):
+    for task in dm.tasks:
         data, names = encode(records, task, dm.tokenizer, max_length=12)
         assert names == dm.label_names[task]
         for split in ("train", "val"):
             assert [r["text"] for r in records[split]] == dm.splits[split].texts
             assert [e["input_ids"] for e in data[split]] == dm.splits[split].input_ids
-            assert [e["labels"] for e in data[split]] == dm.splits[split].labels[:, column].tolist()
+            assert [e["labels"] for e in data[split]] == dm.splits[split].labels[task].tolist()
     assert dm.splits["train"].truncated > 0  # the comparison covered truncated queries
 
 

@@ -75,7 +75,7 @@ def test_two_partial_sources_merge_splits_and_mask_the_missing_task(cache_dir: P
     assert dm.source_tasks == {"intents": ["intent"], "moods": ["sentiment"]}
     train = dm.splits["train"]
     assert train.source.tolist() == [0] * 40 + [1] * 24
-    intent, sentiment = train.labels[:, 0], train.labels[:, 1]
+    intent, sentiment = train.labels["intent"], train.labels["sentiment"]
     assert (intent[:40] >= 0).all() and (intent[40:] == IGNORE_INDEX).all()
     assert (sentiment[:40] == IGNORE_INDEX).all() and (sentiment[40:] >= 0).all()
     assert set(train.groups) == {"intents", "moods"}
@@ -90,14 +90,18 @@ def test_training_batches_come_from_one_source_and_eval_batches_carry_groups(cac
     assert len(loader) == 10 + 6  # ceil(40 / 4) + ceil(24 / 4): one pass' worth of batches
     kinds = Counter()
     for batch in loader:
-        has = (batch["labels"] != IGNORE_INDEX).all(0).tolist(), (batch["labels"] == IGNORE_INDEX).all(0).tolist()
+        labels = batch["labels"]
+        has = (
+            [bool((labels[t] != IGNORE_INDEX).all()) for t in dm.tasks],
+            [bool((labels[t] == IGNORE_INDEX).all()) for t in dm.tasks],
+        )
         assert has in [([True, False], [False, True]), ([False, True], [True, False])], batch["labels"]
         kinds["intents" if has[0][0] else "moods"] += 1
         assert "groups" not in batch or set(batch["groups"]) <= {"intents", "moods"}
     assert kinds == {"intents": 8, "moods": 8}  # uniform: an equal share of the 16 batches
     val = next(iter(dm.val_dataloader()))
     assert set(val["groups"]) == {"intents", "moods"}
-    assert (val["groups"]["intents"] == (val["labels"][:, 0] != IGNORE_INDEX)).all()
+    assert (val["groups"]["intents"] == (val["labels"]["intent"] != IGNORE_INDEX)).all()
 
 
 def test_slices_add_metric_groups_by_record_fields(cache_dir: Path) -> None:
@@ -185,7 +189,7 @@ def test_weighted_sampling_balances_the_label_frequencies(cache_dir: Path) -> No
     dm = _dm(cache_dir, source=source, tasks=["intent"], weighted_sampling={"task": "intent", "alpha": 1.0, "k": 0})
     sampler = dm.train_dataloader().batch_sampler
     assert isinstance(sampler, MixtureBatchSampler)
-    labels = dm.splits["train"].labels[:, 0]
+    labels = dm.splits["train"].labels["intent"]
     drawn = []
     for epoch in range(5):
         sampler.set_epoch(epoch)
@@ -225,7 +229,7 @@ def test_clinc150_plus_xlmt_mixture_sets_up_per_source(tmp_path: Path, cache_dir
     }
     assert dm.test_splits == ["test", "test_oos"]
     test = dm.splits["test"]
-    labelled = (test.labels != IGNORE_INDEX).sum(0).tolist()
+    labelled = [int((test.labels[t] != IGNORE_INDEX).sum()) for t in ("intent", "sentiment")]
     assert labelled == [5_500, 8 * 870]  # intent only on CLINC150, sentiment only on XLM-T
     sampler = dm.train_sampler()
     mass = [15_100**0.5, 14_712**0.5]

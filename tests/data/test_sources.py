@@ -359,8 +359,11 @@ def test_table_missing_column_lists_those_present(tmp_path: Path) -> None:
     path = _csv(tmp_path / "u.csv", "utterance,intent\nhello,greet\n")
     with pytest.raises(DataSourceError) as e:
         load_table(path)
-    assert f"{path}: column 'text' not found; columns present: ['utterance', 'intent']" in _one_line(e)
-    with pytest.raises(DataSourceError, match=r"column 'label' not found; columns present: \['utterance', "):
+    expected = "column 'text' (text_column) not found; expected one of the columns present: ['utterance', 'intent']"
+    assert f"{path}: {expected}" in _one_line(e)
+    missing_label = r"column 'label' \(label_columns.intent\) not found; expected one of the columns present: "
+    missing_label += r"\['utterance', "
+    with pytest.raises(DataSourceError, match=missing_label):
         load_table(path, text_column="utterance", label_columns={"intent": "label"})
 
 
@@ -407,14 +410,16 @@ def test_table_wrong_field_count_names_the_line(tmp_path: Path) -> None:
     path = _csv(tmp_path / "u.csv", 'text,intent\nhello,greet\n"multi\nline",greet\nhi, there,greet\n')
     with pytest.raises(DataSourceError) as e:
         load_table(path)
-    assert f"{path}:5: 3 field(s), expected 2 (text, intent)" in _one_line(e)
+    assert f"{path}:5: 3 field(s); expected 2 (text, intent)" in _one_line(e)
     tsv = _csv(tmp_path / "s.tsv", "text\tintent\nhello\tgreet\tpolite\n")
-    with pytest.raises(DataSourceError, match=r"s.tsv:2: 3 field\(s\), expected 2 \(text, intent\)"):
+    with pytest.raises(DataSourceError, match=r"s.tsv:2: 3 field\(s\); expected 2 \(text, intent\)"):
         load_table(tsv)
     header_only = _csv(tmp_path / "h.csv", "text,intent\n")
     with pytest.raises(DataSourceError, match=r"h.csv: no example with a non-empty 'text'"):
         load_table(header_only)
-    with pytest.raises(DataSourceError, match=r"no label column besides 'text'; columns present: \['text'\]"):
+    with pytest.raises(
+        DataSourceError, match=r"no label column besides 'text' \(columns present: \['text'\]\); expected one column"
+    ):
         load_table(_csv(tmp_path / "t.csv", "text\nhello\n"))
     dupes = _csv(tmp_path / "d.csv", "text,intent,intent\nhi,a,b\n")
     with pytest.raises(DataSourceError, match=r"d.csv:1: duplicate column name\(s\) \['intent'\]"):

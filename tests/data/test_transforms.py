@@ -143,7 +143,7 @@ def test_unseen_mask_drop_unknown(unseen) -> None:
 
 def test_unseen_unknown_needs_an_unknown_training_class(unseen) -> None:
     unseen["train"] = unseen["train"][:2]
-    with pytest.raises(DataSourceError, match="needs an 'unknown' class.*use 'mask' or 'drop'"):
+    with pytest.raises(DataSourceError, match="needs an 'unknown' class.*expected unknown_labels 'mask' or 'drop'"):
         resolve_unseen_labels(unseen, ["intent"], "unknown")
 
 

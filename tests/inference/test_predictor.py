@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import warnings
 from contextlib import nullcontext
@@ -14,9 +15,11 @@ import hydra
 import pytest
 import torch
 
+from intentfusion.data.batching import pad_batch
 from intentfusion.evaluation.suite import collect_outputs
 from intentfusion.inference import CONTROL_CHARS, EMPTY, TRUNCATED, Predictor
 from intentfusion.models.module import MultiTaskModule
+from intentfusion.models.net import MultiTaskNet
 
 ODD = ["hi", "WHERE IS MY ORDER??? 😡😡", "¿dónde está mi pedido? 我的订单 где мой заказ", "refund pls " * 30, "x"]
 
@@ -32,7 +35,7 @@ def active_parts_checkpoint(src: Path, dst: Path) -> Path:
     checkpoint = torch.load(src, map_location="cpu", weights_only=True)
     generator = torch.Generator().manual_seed(0)
     state = checkpoint["state_dict"]
-    for key in [k for k in state if k == "bilstm.gate" or k.startswith("fusion.")]:
+    for key in [k for k in state if k == "net.bilstm.gate" or k.startswith("net.fusion.")]:
         state[key] = 0.5 * torch.randn(state[key].shape, generator=generator)
     checkpoint["intentfusion"].update(bilstm_active=True, fusion_active=True)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,42 @@ def test_active_bilstm_and_fusion_match_the_lightning_module(ckpt, tmp_path) -> 
     for task in model.label_names:
         torch.testing.assert_close(mine[task], logits[task], atol=1e-5, rtol=0)
     assert any((mine[t] - plain[t]).abs().max() > 1e-2 for t in model.label_names)  # the parts do something
+
+
+def test_the_predictor_runs_the_training_modules_network_on_the_same_batch(predictor, ckpt) -> None:
+    model = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True).eval()
+    assert type(predictor.runner.net) is type(model.net) is MultiTaskNet  # one network definition
+    input_ids, mask = pad_batch(predictor.tokenize(ODD[:4] + ["where is my order?"])[0], predictor.pad_id)
+    with torch.inference_mode():
+        expected = model(input_ids, mask)
+    got = predictor.runner(input_ids, mask)
+    for task in model.label_names:
+        torch.testing.assert_close(got[task], expected[task], atol=1e-6, rtol=0)
+
+
+def legacy_checkpoint(src: Path, dst: Path) -> Path:
+    """A copy of `src` with the key names of before the one-network refactor (`encoder.*`, `heads.<t>.1.*`)."""
+    checkpoint = torch.load(src, map_location="cpu", weights_only=True)
+    checkpoint["state_dict"] = {
+        re.sub(r"^(heads\.[^.]+)\.linear\.", r"\1.1.", k.removeprefix("net.")): v
+        for k, v in checkpoint["state_dict"].items()
+    }
+    torch.save(checkpoint, dst)
+    return dst
+
+
+def test_checkpoints_with_the_old_key_names_still_load(predictor, ckpt, tmp_path) -> None:
+    old = legacy_checkpoint(ckpt, tmp_path / "old.ckpt")
+    keys = torch.load(old, map_location="cpu", weights_only=True)["state_dict"].keys()
+    assert "heads.intent.1.weight" in keys and not any(k.startswith("net.") for k in keys)
+    module = MultiTaskModule.load_from_checkpoint(old, map_location="cpu", weights_only=True)
+    current = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+    for key, value in current.state_dict().items():
+        assert torch.equal(module.state_dict()[key], value), key
+    texts = [*ODD, "where is my order?"]
+    mine, expected = Predictor.from_checkpoint(old).logits(texts), predictor.logits(texts)
+    for task in predictor.tasks:
+        assert torch.equal(mine[task], expected[task])
 
 
 def test_results_come_back_in_input_order(predictor, ckpt) -> None:

@@ -242,12 +242,24 @@ def test_resolve_builds_once_then_cache_hit(tmp_path, monkeypatch):
     assert B.resolve_backbone("/some/local/dir", tmp_path) == "/some/local/dir"
 
 
-def test_resolve_default_corpus(tmp_path):
-    pytest.importorskip("intentfusion.data.support")
-    path = B.resolve_backbone("builtin:tiny-distilbert", tmp_path)
+def test_resolve_with_the_support_corpus(tmp_path):
+    from intentfusion.data.support import tiny_backbone_corpus
+
+    path = B.resolve_backbone("builtin:tiny-distilbert", tmp_path, corpus=tiny_backbone_corpus)
     tok = B.load_tokenizer(path)
     assert len(tok) > 500  # trained on the generated support corpus, not a toy one
     assert B.load_encoder(path).config.vocab_size == len(tok)
+
+
+def test_resolve_without_corpus_names_the_backbone_and_how_to_build_it(tmp_path):
+    for name in B.TINY_NAMES:
+        with pytest.raises(B.BackboneUnavailableError) as info:
+            B.resolve_backbone(name, tmp_path)
+        msg = str(info.value)
+        assert "\n" not in msg and msg.startswith(f"{name}: not built yet under {tmp_path}")
+        assert "; expected resolve_backbone(..., corpus=intentfusion.data.support.tiny_backbone_corpus)" in msg
+    assert not any(tmp_path.iterdir())  # nothing half-built
+    assert B.resolve_backbone(name, tmp_path, corpus=lambda: CORPUS)  # a corpus builds it
 
 
 # ----------------------------------------------------------------------------------------------- failures

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from intentfusion.models.module import IGNORE_INDEX, MultiTaskModule
+from intentfusion.models.module import MultiTaskModule
+from intentfusion.types import IGNORE_INDEX
 
 from ..conftest import make_cfg
 
@@ -30,6 +31,11 @@ def build(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
     return make
 
 
+def _by_task(rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A batch's labels per task from an (N, tasks) matrix written row by row."""
+    return {task: rows[:, j] for j, task in enumerate(LABELS)}
+
+
 def _logits(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     return {task: torch.randn(n, len(names), generator=g) for task, names in LABELS.items()}
@@ -40,10 +46,10 @@ def test_task_without_labels_adds_nothing_to_the_loss(build) -> None:
     module = build()
     logits = _logits(6)
     intent = torch.tensor([0, 1, 2, 0, 1, 2])
-    total, parts = module.loss(logits, torch.stack([intent, torch.full((6,), M)], 1))
-    assert parts["sentiment"] == 0
+    total, parts, counts = module.loss(logits, {"intent": intent, "sentiment": torch.full((6,), M)})
+    assert parts["sentiment"] == 0 and counts == {"intent": 6, "sentiment": 0}
     assert total == pytest.approx(float(F.cross_entropy(logits["intent"], intent)), abs=1e-6)  # task A alone
-    with_b, _ = module.loss(logits, torch.stack([intent, torch.tensor([0, 1, 0, 1, 0, 1])], 1))
+    with_b, _, _ = module.loss(logits, {"intent": intent, "sentiment": torch.tensor([0, 1, 0, 1, 0, 1])})
     assert with_b > total
 
 
@@ -51,7 +57,7 @@ def test_each_task_averages_over_its_own_labelled_examples(build) -> None:
     module = build()
     logits = _logits(6, seed=1)
     labels = torch.tensor([[0, M], [2, M], [1, M], [M, 1], [M, 0], [M, 1]])  # rows 0-2 source A, 3-5 source B
-    total, parts = module.loss(logits, labels)
+    total, parts, _ = module.loss(logits, _by_task(labels))
     intent = F.cross_entropy(logits["intent"][:3], labels[:3, 0])
     sentiment = F.cross_entropy(logits["sentiment"][3:], labels[3:, 1])
     assert parts["intent"] == pytest.approx(float(intent), abs=1e-6)
@@ -64,7 +70,7 @@ def test_class_weights_scale_each_example_by_its_class(build) -> None:
     module = build(class_weights={"intent": weights})
     logits = _logits(5, seed=2)
     labels = torch.tensor([[0, 1], [2, 0], [2, M], [1, 1], [M, 0]])
-    _, parts = module.loss(logits, labels)
+    _, parts, _ = module.loss(logits, _by_task(labels))
     keep = labels[:, 0] != M
     per_example = F.cross_entropy(logits["intent"][keep], labels[keep, 0], reduction="none")
     expected = (torch.tensor(weights)[labels[keep, 0]] * per_example).sum() / keep.sum()
@@ -97,7 +103,7 @@ def _eval(module: MultiTaskModule, logits: dict[str, torch.Tensor], labels: torc
     n = labels.shape[0]
     module.forward = lambda input_ids, attention_mask: logits
     ids = torch.ones(n, 3, dtype=torch.long)
-    module._eval_step({"input_ids": ids, "attention_mask": ids, "labels": labels, "split": "val", **extra})
+    module._eval_step({"input_ids": ids, "attention_mask": ids, "labels": _by_task(labels), "split": "val", **extra})
 
 
 def _computed(module: MultiTaskModule, key: str) -> dict[str, float]:

@@ -53,8 +53,8 @@ class Recorder(L.Callback):
 
 
 def _part(name: str) -> str:
-    """encoder.encoder.layer.3.attention... -> encoder.layer.3; heads.intent.1.weight -> heads"""
-    parts = name.split(".")
+    """net.encoder.encoder.layer.3.attention... -> encoder.layer.3; net.heads.intent.linear.weight -> heads"""
+    parts = name.removeprefix("net.").split(".")
     if parts[0] == "encoder":
         return "encoder.layer." + parts[3] if parts[1] == "encoder" else "encoder." + parts[1]
     return parts[0]
@@ -125,8 +125,8 @@ def test_bilstm_and_fusion_start_as_exact_no_ops_and_learn(five, cache_dir) -> N
     cfg, _ = five
     ckpt_dir = Path(cfg.paths.output_dir) / "checkpoints"
     model = MultiTaskModule.load_from_checkpoint(ckpt_dir / "last.ckpt", weights_only=True).eval()
-    assert model.bilstm.gate.abs().sum() > 0  # learned during phases 3-5
-    assert any(m.weight.abs().sum() > 0 for m in model.fusion.maps.values())
+    assert model.net.bilstm.gate.abs().sum() > 0  # learned during phases 3-5
+    assert any(m.weight.abs().sum() > 0 for m in model.net.fusion.maps.values())
     fresh = MultiTaskModule(**{**model.hparams}).eval()
     batch = {"input_ids": torch.randint(5, 100, (3, 9)), "attention_mask": torch.ones(3, 9, dtype=torch.long)}
     with torch.no_grad():
@@ -186,9 +186,9 @@ def test_cached_and_uncached_frozen_phase_give_the_same_heads(cfg_factory) -> No
         train(cfg)
         runs[cached] = _state(cfg)
     for key in runs[True]:
-        if key.startswith("heads."):
+        if key.startswith("net.heads."):
             assert torch.allclose(runs[True][key], runs[False][key], atol=1e-5), key
-    assert not torch.equal(runs[True]["heads.intent.1.weight"], _fresh_head_weight(cfg_factory))
+    assert not torch.equal(runs[True]["net.heads.intent.linear.weight"], _fresh_head_weight(cfg_factory))
 
 
 def _fresh_head_weight(cfg_factory) -> torch.Tensor:
@@ -199,7 +199,7 @@ def _fresh_head_weight(cfg_factory) -> torch.Tensor:
     cfg = cfg_factory(*FAST, name="fresh")
     L.seed_everything(cfg.seed, workers=True)
     model = hydra.utils.instantiate(cfg.model, label_names={t: list(LABELS[t]) for t in cfg.tasks.names})
-    return model.heads.intent[1].weight.detach()
+    return model.net.heads.intent.linear.weight.detach()
 
 
 @pytest.mark.parametrize("phases", ["full", "frozen", "ulmfit"])

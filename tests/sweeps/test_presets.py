@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from intentfusion.errors import one_line, user_errors
+from intentfusion.errors import USER_ERRORS, one_line
 from intentfusion.train import UnsupportedTaskError, train
 
 from ..conftest import CONF, ROOT
@@ -72,7 +72,7 @@ def test_s1_slots_fail_with_one_not_yet_supported_line(cfg_factory) -> None:
     cfg = cfg_factory("experiment=s1_intent_slots", "debug=fdr")
     with pytest.raises(UnsupportedTaskError) as err:
         train(cfg)
-    assert isinstance(err.value, user_errors())  # train.py prints it as one line and exits 1
+    assert isinstance(err.value, USER_ERRORS)  # train.py prints it as one line and exits 1
     line = one_line(err.value)
     assert line.startswith("error: task 'slots'") and "not yet supported" in line and "\n" not in line
     assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()  # rejected before anything ran

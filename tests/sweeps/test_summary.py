@@ -132,7 +132,7 @@ def test_joblib_multirun_records_a_crashed_job_and_summarises(tmp_path: Path) ->
         f"paths.cache_dir={tmp_path / 'cache'}",
         "backbone=tiny",
         "debug=fdr",
-        "callbacks.rich_progress_bar=null",
+        "callbacks.progress_bar=null",
         "trainer.enable_progress_bar=false",
         "trainer.precision=32",
         "hparams.batch_size=16",

@@ -22,23 +22,21 @@ from intentfusion.data.batching import (
     ResumableDataLoader,
     pad_batch,
 )
+from intentfusion.data.encoding import encode_texts
 from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
+from intentfusion.data.support import tiny_backbone_corpus
+from intentfusion.errors import DataError  # re-exported: `from intentfusion.data.datamodule import DataError`
 from intentfusion.models.backbone import load_tokenizer, resolve_backbone
+from intentfusion.types import IGNORE_INDEX, Records
 
-IGNORE_INDEX = -100
-Records = list[dict[str, Any]]
 Source = Callable[[], dict[str, Records]]
 SINGLE_SOURCE = "data"  # the name of the one source of a `source=` datamodule
 _NAME = re.compile(r"^[^./\s]+$")  # source / slice names become metric-key segments: no dots, slashes, spaces
 
 
-class DataError(ValueError):
-    """Input data does not match what the config declares."""
-
-
 @dataclass
 class EncodedSplit:
-    """One split, tokenized once: token ids per example and a (N, tasks) label matrix (-100 = missing).
+    """One split, tokenized once: token ids per example and labels per task (``{task: (N,)}``, -100 = missing).
 
     ``source`` is each example's source index (into `MultiTaskDataModule.source_names`), ``groups`` the
     metric groups (``{name: bool mask}``: one per source when there are several, plus the configured slices)
@@ -48,7 +46,7 @@ class EncodedSplit:
     name: str
     texts: list[str]
     input_ids: list[list[int]]
-    labels: torch.Tensor
+    labels: dict[str, torch.Tensor]
     truncated: int
     source: torch.Tensor | None = None
     groups: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -74,7 +72,7 @@ class Collator:
         batch = {
             "input_ids": input_ids,
             "attention_mask": mask,
-            "labels": self.split.labels[idx],
+            "labels": {task: column[idx] for task, column in self.split.labels.items()},
             "idx": idx,
             "split": self.split.name,
         }
@@ -208,7 +206,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         records, origin = self._load()
         if self.label_names is None:
             self.label_names = {t: sorted({r[t] for r in records["train"] if r.get(t) is not None}) for t in self.tasks}
-        self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir))
+        self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir, corpus=tiny_backbone_corpus))
         for name, recs in records.items():
             self.splits[name] = self._encode(name, recs, origin[name])
         missing = [s for s in self.test_splits if s not in self.splits]
@@ -218,7 +216,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         self.class_weights = {t: self._weights_for(t, o) for t, o in self.class_weight_options.items()} or None
         if self.sampling_task is not None:
             per_class = self._weights_for(self.sampling_task, self.sampling_options)
-            column = self.splits["train"].labels[:, self.tasks.index(self.sampling_task)].tolist()
+            column = self.splits["train"].labels[self.sampling_task].tolist()
             self.sample_weights = [1.0 if y == IGNORE_INDEX else per_class[y] for y in column]
 
     def _load(self) -> tuple[dict[str, Records], dict[str, list[int]]]:
@@ -254,31 +252,27 @@ class MultiTaskDataModule(L.LightningDataModule):
         absent = [t for t in self.tasks if t not in present]
         if absent:
             raise DataError(
-                f"task(s) {absent} have no label column in the training data; columns present: {sorted(present)}"
+                f"task(s) {absent} have no label column in the training data; columns present: {sorted(present)};"
+                " expected a label column per task of tasks.names"
             )
 
     def _encode(self, name: str, recs: Records, origin: list[int]) -> EncodedSplit:
         texts = [str(r["text"]) for r in recs]
-        enc = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
-        long = [i for i, ids in enumerate(enc) if len(ids) > self.max_length]
-        if long:  # re-encode only the overlong ones, truncated (keeps the closing special token)
-            cut = self.tokenizer([texts[i] for i in long], truncation=True, max_length=self.max_length)["input_ids"]
-            for i, ids in zip(long, cut, strict=True):
-                enc[i] = ids
-        is_truncated = torch.zeros(len(recs), dtype=torch.bool)
-        is_truncated[long] = True
-        labels = torch.full((len(recs), len(self.tasks)), IGNORE_INDEX, dtype=torch.long)
-        for j, task in enumerate(self.tasks):
+        enc, truncated = encode_texts(self.tokenizer, texts, self.max_length)
+        is_truncated = torch.as_tensor(truncated, dtype=torch.bool)
+        labels = {}
+        for task in self.tasks:
             index = {label: k for k, label in enumerate(self.label_names[task])}
             unseen = sorted({r[task] for r in recs if r.get(task) is not None and r[task] not in index})
             if unseen:
                 raise DataError(
                     f"split '{name}', task '{task}': label(s) {unseen[:10]} do not occur in the training split"
-                    f" (known: {len(index)} labels)"
+                    f" (known: {len(index)} labels); expected labels seen in 'train', or the source's"
+                    " unknown_labels set to mask or drop"
                 )
-            for i, r in enumerate(recs):
-                if r.get(task) is not None:
-                    labels[i, j] = index[r[task]]
+            labels[task] = torch.as_tensor(
+                [index[r[task]] if r.get(task) is not None else IGNORE_INDEX for r in recs], dtype=torch.long
+            )
         source = torch.as_tensor(origin, dtype=torch.long)
         groups: dict[str, torch.Tensor] = {}
         if self.multi_source:
@@ -286,11 +280,11 @@ class MultiTaskDataModule(L.LightningDataModule):
         for slice_name, spec in self.slices.items():
             groups[slice_name] = torch.as_tensor([_matches(r, spec) for r in recs], dtype=torch.bool)
         groups = {g: members for g, members in groups.items() if bool(members.any())}
-        return EncodedSplit(name, texts, enc, labels, len(long), source, groups, is_truncated)
+        return EncodedSplit(name, texts, enc, labels, int(is_truncated.sum()), source, groups, is_truncated)
 
     def _weights_for(self, task: str, options: Mapping[str, float]) -> list[float]:
         """Class weights of ``task`` from its label counts in the training split."""
-        column = self.splits["train"].labels[:, self.tasks.index(task)]
+        column = self.splits["train"].labels[task]
         counts = torch.bincount(column[column != IGNORE_INDEX], minlength=len(self.label_names[task]))
         return smoothed_inverse_frequency(counts.tolist(), **options)
 
@@ -347,11 +341,11 @@ class MultiTaskDataModule(L.LightningDataModule):
         """Size, truncation count, mean/p95 token length and label distribution of ``rows`` (None: all)."""
         index = range(len(split)) if rows is None else rows.tolist()
         lengths = sorted(len(split.input_ids[i]) for i in index)
-        labels = split.labels if rows is None else split.labels[rows]
+        labels = split.labels if rows is None else {t: column[rows] for t, column in split.labels.items()}
         truncated = split.truncated if rows is None else int(split.is_truncated[rows].sum())
         dist = {}
-        for j, task in enumerate(self.tasks):
-            counts = Counter(labels[:, j].tolist())
+        for task in self.tasks:
+            counts = Counter(labels[task].tolist())
             named = {self.label_names[task][k]: v for k, v in sorted(counts.items()) if k != IGNORE_INDEX}
             if named or all_tasks:
                 dist[task] = named

@@ -1,9 +1,9 @@
 """Loaders for the benchmark data sets (CLINC150, XLM-T sentiment, SNIPS, ATIS) and `load_source`.
 
 Every loader returns ``{split: [record, ...]}`` with records ``{"text": str, <task>: label or None,
-"source": <name>, ...}``, ready for `MultiTaskDataModule`. Bad input raises `DataSourceError` (a
-``ValueError``; `DataNotFoundError` is also a ``FileNotFoundError``) with a one-line message naming the
-file, line or column and what was expected; dropped examples are counted in a `DataWarning`.
+"source": <name>, ...}``, ready for `MultiTaskDataModule`. Bad input raises `DataSourceError` (from
+`intentfusion.errors`, a `DataError`; `DataNotFoundError` is also a ``FileNotFoundError``) with a one-line message
+naming the file, line or column and what was expected; dropped examples are counted in a `DataWarning`.
 Loaders for the user's own CSV/JSONL files live in `intentfusion.data.sources_files`.
 """
 
@@ -19,11 +19,14 @@ from typing import Any
 
 from intentfusion.data.transforms import (
     DataWarning,
+    Splits,
     clean_texts,
     prepare,
     resolve_unseen_labels,
     unescape_unicode,
 )
+from intentfusion.errors import DataNotFoundError, DataSourceError  # re-exported: the data layer's error names
+from intentfusion.types import Records
 
 __all__ = [
     "DataSourceError",
@@ -41,9 +44,6 @@ __all__ = [
     "load_atis",
     "load_source",
 ]
-
-Records = list[dict[str, Any]]
-Splits = dict[str, Records]
 
 CLINC150_OOS = "oos"
 XLMT_LANGUAGES: tuple[str, ...] = (
@@ -69,14 +69,6 @@ LOADERS: dict[str, str] = {
     "atis": "intentfusion.data.sources.load_atis",
     "table": "intentfusion.data.sources_files.load_table",
 }
-
-
-class DataSourceError(ValueError):
-    """Input data does not match the expected layout or content (one-line message naming where)."""
-
-
-class DataNotFoundError(DataSourceError, FileNotFoundError):
-    """A data file or folder is missing (the message names the path and the expected layout)."""
 
 
 # --------------------------------------------------------------------------------------------- file access
@@ -165,7 +157,8 @@ def load_clinc150(root: str, oos: str = "class", domain_task: bool = True) -> Sp
             if domain_task:
                 if intent not in domain_of:
                     raise DataSourceError(
-                        f"{path}: {key}[{i}]: intent '{intent}' is not listed in {root_path / 'domains.json'}"
+                        f"{path}: {key}[{i}]: intent '{intent}' is not listed in {root_path / 'domains.json'}; "
+                        f"expected every intent listed under one domain"
                     )
                 rec["domain"] = domain_of[intent] if labelled else None
             rec.update(is_oos=key.startswith("oos_"), source="clinc150")

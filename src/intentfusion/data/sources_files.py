@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from intentfusion.data.sources import DataSourceError, read_lines, read_text, require
+from intentfusion.data.sources import read_lines, read_text, require
 from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unseen_labels
+from intentfusion.errors import DataSourceError
+from intentfusion.types import Records
 
 __all__ = ["TABLE_FORMATS", "read_table", "load_table"]
 
-Records = list[dict[str, Any]]
 Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
 
 TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -52,16 +53,21 @@ def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], Rows]:
                 header = [c.strip() for c in row]
                 dupes = sorted({c for c in header if header.count(c) > 1})
                 if dupes:
-                    raise DataSourceError(f"{path}:{line}: duplicate column name(s) {dupes} in the header")
+                    raise DataSourceError(
+                        f"{path}:{line}: duplicate column name(s) {dupes} in the header; expected unique column names"
+                    )
                 continue
             if len(row) != len(header):
                 raise DataSourceError(
-                    f"{path}:{line}: {len(row)} field(s), expected {len(header)} ({', '.join(header)})"
+                    f"{path}:{line}: {len(row)} field(s); expected {len(header)} ({', '.join(header)})"
                 )
             rows.append((line, dict(zip(header, row, strict=True))))
     except csv.Error as e:
         kind = "TSV" if delimiter == "\t" else "CSV"
-        raise DataSourceError(f"{path}:{start}: malformed {kind} ({e})") from None
+        raise DataSourceError(
+            f"{path}:{start}: malformed {kind} ({e}); expected {kind} with fields separated by {delimiter!r} "
+            f"and every opening double quote closed"
+        ) from None
     if header is None:
         raise DataSourceError(f"{path}: empty file; expected {TABLE_LAYOUT}")
     return header, rows
@@ -111,10 +117,15 @@ def _records(
     if columns is None:
         columns = {c: c for c in present if c != text_column}
     if not columns:
-        raise DataSourceError(f"{p}: no label column besides '{text_column}'; columns present: {present}")
-    for col in [text_column, *columns.values()]:
+        raise DataSourceError(
+            f"{p}: no label column besides '{text_column}' (columns present: {present}); expected one column per task"
+        )
+    wanted = {"text_column": text_column, **{f"label_columns.{task}": col for task, col in columns.items()}}
+    for option, col in wanted.items():
         if col not in present:
-            raise DataSourceError(f"{p}: column '{col}' not found; columns present: {present}")
+            raise DataSourceError(
+                f"{p}: column '{col}' ({option}) not found; expected one of the columns present: {present}"
+            )
     out: Records = []
     for line, row in rows:
         text = row.get(text_column)

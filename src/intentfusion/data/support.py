@@ -92,6 +92,7 @@ __all__ = [
     "PLANS",
     "CORE_TEMPLATES",
     "generate_support",
+    "tiny_backbone_corpus",
     "split_support",
     "load_support",
 ]
@@ -256,6 +257,14 @@ def generate_support(n: int = 3000, seed: int = 0, languages: tuple[str, ...] = 
         seen.add(rec["text"])
         records.append(rec)
     return records
+
+
+def tiny_backbone_corpus() -> list[str]:
+    """The texts the tokenizers of ``builtin:tiny-xlmr`` / ``builtin:tiny-distilbert`` are trained on.
+
+    3000 generated support messages (seed 0); pass it as ``resolve_backbone(..., corpus=tiny_backbone_corpus)``.
+    """
+    return [r["text"] for r in generate_support(3000, seed=0)]
 
 
 def _split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:

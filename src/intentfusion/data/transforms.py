@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from intentfusion.data.noise import noisy_copy
+from intentfusion.errors import DataSourceError
+from intentfusion.types import Records
 
 __all__ = [
     "UNKNOWN",
@@ -29,8 +31,7 @@ __all__ = [
     "prepare",
 ]
 
-Records = list[dict[str, Any]]
-Splits = dict[str, Records]
+Splits = dict[str, Records]  # {split name: records}
 
 UNKNOWN = "unknown"
 UNSEEN_POLICIES: tuple[str, ...] = ("error", "unknown", "drop", "mask")
@@ -42,12 +43,6 @@ _ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 class DataWarning(UserWarning):
     """Examples were dropped or labels masked while loading data (the message says where and how many)."""
-
-
-def _error(message: str) -> ValueError:
-    from intentfusion.data.sources import DataSourceError  # sources imports this module at load time
-
-    return DataSourceError(message)
 
 
 def _warn(message: str) -> None:
@@ -80,7 +75,7 @@ def clean_texts(records: Iterable[dict[str, Any]], where: str) -> Records:
 def _normalize_mapping(task: str, mapping: Mapping[str, Any] | Sequence[str]) -> dict[str, str]:
     """``{fine: coarse}`` as is; ``{coarse: [fine, ...]}`` inverted; ``[label, ...]`` kept as themselves."""
     if isinstance(mapping, str) or not isinstance(mapping, (Mapping, Sequence)):
-        raise _error(
+        raise DataSourceError(
             f"label map for task '{task}': expected a dict {{fine: coarse}}, a dict {{coarse: [fine, ...]}} "
             f"or a list of labels to keep, got {type(mapping).__name__}"
         )
@@ -90,14 +85,14 @@ def _normalize_mapping(task: str, mapping: Mapping[str, Any] | Sequence[str]) ->
     if not any(grouped):
         return {str(k): str(v) for k, v in mapping.items()}
     if not all(grouped):
-        raise _error(
+        raise DataSourceError(
             f"label map for task '{task}': mixes {{fine: coarse}} and {{coarse: [fine, ...]}} entries; use one form"
         )
     out: dict[str, str] = {}
     for coarse, fines in mapping.items():
         for fine in fines:
             if str(fine) in out and out[str(fine)] != str(coarse):
-                raise _error(
+                raise DataSourceError(
                     f"label map for task '{task}': '{fine}' is listed under both '{out[str(fine)]}' and '{coarse}'"
                 )
             out[str(fine)] = str(coarse)
@@ -121,10 +116,12 @@ def map_labels(
     """
     table = _normalize_mapping(task, mapping)
     if records and not any(task in r for r in records):
-        raise _error(f"label map: task '{task}' not found in the records; keys present: {sorted(records[0])}")
+        raise DataSourceError(
+            f"label map: task '{task}' not found in the records; expected one of the keys present: {sorted(records[0])}"
+        )
     unmapped = sorted({r[task] for r in records if r.get(task) is not None and r[task] not in table})
     if unmapped and default is None:
-        raise _error(
+        raise DataSourceError(
             f"label map for task '{task}': {len(unmapped)} label(s) have no entry and no default is set: "
             f"{unmapped[:20]}{' ...' if len(unmapped) > 20 else ''}"
         )
@@ -138,7 +135,7 @@ def map_labels(
 
 def _check_policy(policy: str) -> None:
     if policy not in UNSEEN_POLICIES:
-        raise _error(f"unknown_labels={policy!r} is not a policy; expected one of {list(UNSEEN_POLICIES)}")
+        raise DataSourceError(f"unknown_labels={policy!r} is not a policy; expected one of {list(UNSEEN_POLICIES)}")
 
 
 def resolve_unseen_labels(
@@ -172,16 +169,17 @@ def resolve_unseen_labels(
             continue
         desc = "; ".join(f"task '{t}': {sorted(c)}" for t, c in found.items())
         if policy == "error":
-            raise _error(
+            raise DataSourceError(
                 f"{where}: split '{name}' has label(s) never seen in '{reference}' ({desc}); "
-                f"set unknown_labels to 'mask', 'drop' or 'unknown'"
+                f"expected only labels seen in '{reference}', or unknown_labels set to 'mask', 'drop' or 'unknown'"
             )
         if policy == "unknown":
             lacking = [t for t in found if UNKNOWN not in seen[t]]
             if lacking:
-                raise _error(
+                raise DataSourceError(
                     f"{where}: unknown_labels='unknown' needs an '{UNKNOWN}' class in the '{reference}' split"
-                    f" of task(s) {lacking} (split '{name}' has unseen {desc}); use 'mask' or 'drop' instead"
+                    f" of task(s) {lacking} (split '{name}' has unseen {desc}); expected unknown_labels 'mask' or"
+                    f" 'drop' instead"
                 )
         n_examples = 0
         kept: Records = []
@@ -222,7 +220,7 @@ def add_noisy_split(
     changed text are set to None (missing), because the noise adds/removes words.
     """
     if source_split not in splits:
-        raise _error(f"noisy split: source split '{source_split}' not found; splits: {sorted(splits)}")
+        raise DataSourceError(f"noisy split: source split '{source_split}' not found; splits: {sorted(splits)}")
     records = splits[source_split]
     texts = noisy_copy([r["text"] for r in records], p, seed)
     return {**splits, name: [_noised(r, t) for r, t in zip(records, texts, strict=True)]}
@@ -237,7 +235,7 @@ def augment_train(splits: Splits, p: float, seed: int = 0, split: str = "train")
     if not p:
         return splits
     if split not in splits:
-        raise _error(f"augment: split '{split}' not found; splits present: {sorted(splits)}")
+        raise DataSourceError(f"augment: split '{split}' not found; splits present: {sorted(splits)}")
     records = splits[split]
     texts = noisy_copy([r["text"] for r in records], p, seed)
     pairs = zip(records, texts, strict=True)
@@ -252,7 +250,7 @@ def subsample(records: Records, n: int, seed: int = 0, stratify: str | None = No
     cover every class; records without that label form their own stratum.
     """
     if n < 0:
-        raise _error(f"subset: size must be >= 0, got {n}")
+        raise DataSourceError(f"subset: size must be >= 0, got {n}")
     if n >= len(records):
         return list(records)
     rng = random.Random(seed)
@@ -289,19 +287,21 @@ def prepare(
         sizes = {k: v for k, v in subset.items() if k not in options}
         for split, size in sizes.items():
             if split not in splits:
-                raise _error(f"subset: split '{split}' not found; splits present: {sorted(splits)}")
+                raise DataSourceError(f"subset: split '{split}' not found; splits present: {sorted(splits)}")
             recs = splits[split]
             stratify = options.get("stratify", "intent" if recs and "intent" in recs[0] else None)
             splits = {**splits, split: subsample(recs, int(size), int(options.get("seed", 0)), stratify)}
     for spec in label_maps or []:
         extra = sorted(set(spec) - {"task", "mapping", "new_task", "default"})
         if extra or "task" not in spec or "mapping" not in spec:
-            raise _error(f"label_maps entry {dict(spec)!r}: expected keys task, mapping (+ optional new_task, default)")
+            raise DataSourceError(
+                f"label_maps entry {dict(spec)!r}: expected keys task, mapping (+ optional new_task, default)"
+            )
         splits = {name: map_labels(recs, **spec) for name, recs in splits.items()}
     if noise is not None:
         unknown = sorted(set(noise) - set(NOISE_KEYS))
         if unknown:
-            raise _error(f"noise: unknown key(s) {unknown}; expected some of {list(NOISE_KEYS)}")
+            raise DataSourceError(f"noise: unknown key(s) {unknown}; expected some of {list(NOISE_KEYS)}")
         seed = int(noise.get("seed", 1234))
         if noise.get("train_p"):
             splits = augment_train(splits, float(noise["train_p"]), seed=seed + 1)

@@ -26,9 +26,9 @@ from intentfusion.evaluation.calibration import (
 from intentfusion.evaluation.metrics import task_report
 from intentfusion.evaluation.oos import apply_threshold, choose_oos_threshold, oos_metrics, oos_threshold_curve
 from intentfusion.phases.artifacts import save_confusion_matrices
+from intentfusion.types import IGNORE_INDEX
 
-IGNORE_INDEX = -100
-SplitOutputs = dict[str, Any]  # {"logits": {task: (N, C)}, "labels": (N, T), "texts": [...]}
+SplitOutputs = dict[str, Any]  # {"logits": {task: (N, ...)}, "labels": {task: (N, ...)}}
 
 
 @torch.inference_mode()
@@ -36,50 +36,56 @@ def collect_outputs(model: torch.nn.Module, loader: Iterable[dict[str, Any]], fo
     """Logits of every example of a split, in dataset order, under the trainer's precision context."""
     model.eval()
     logits: dict[str, list[torch.Tensor]] = {}
-    labels, order = [], []
+    labels: dict[str, list[torch.Tensor]] = {}
+    order = []
     for batch in loader:
         with forward_context():
             out = model(batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device))
         for task, value in out.items():
             logits.setdefault(task, []).append(value.float().cpu())
-        labels.append(batch["labels"])
+            labels.setdefault(task, []).append(batch["labels"][task])
         order.append(batch["idx"])
     perm = torch.argsort(torch.cat(order))
     return {
         "logits": {task: torch.cat(parts)[perm] for task, parts in logits.items()},
-        "labels": torch.cat(labels)[perm],
+        "labels": {task: torch.cat(parts)[perm] for task, parts in labels.items()},
     }
 
 
-def _task_column(outputs: SplitOutputs, tasks: list[str], task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    return outputs["logits"][task], outputs["labels"][:, tasks.index(task)]
+def _task_column(outputs: SplitOutputs, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs["logits"][task], outputs["labels"][task]
 
 
 def evaluate_model(
     outputs: dict[str, SplitOutputs],
     label_names: dict[str, list[str]],
-    train_labels: torch.Tensor,
+    train_labels: dict[str, torch.Tensor],
     out_dir: Path,
     options: dict[str, Any],
+    task_types: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every metric of the suite from per-split outputs; writes PNGs under `out_dir` and returns the numbers."""
-    tasks = list(label_names)
+    """Every metric of the suite from per-split outputs; writes PNGs under `out_dir` and returns the numbers.
+
+    The classification report, calibration and the task-specific sections cover the `sequence` tasks;
+    tasks of other types (`task_types`) are left to their own reports.
+    """
+    types = {t: (task_types or {}).get(t, "sequence") for t in label_names}
+    label_names = {t: names for t, names in label_names.items() if types[t] == "sequence"}
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
-    for j, task in enumerate(tasks):
-        names = label_names[task]
+    for task, names in label_names.items():
         per_task: dict[str, Any] = {"splits": {}}
-        if "val" in outputs and (outputs["val"]["labels"][:, j] != IGNORE_INDEX).any():
-            val_logits, val_gold = _task_column(outputs["val"], tasks, task)
+        if "val" in outputs and (outputs["val"]["labels"][task] != IGNORE_INDEX).any():
+            val_logits, val_gold = _task_column(outputs["val"], task)
             results["temperatures"][task] = fit_temperature(val_logits, val_gold)
         temperature = results["temperatures"].get(task, 1.0)
         for split, split_out in outputs.items():
             if split.endswith("_oos") or split == "val":
                 continue
-            logits, gold = _task_column(split_out, tasks, task)
+            logits, gold = _task_column(split_out, task)
             if not (gold != IGNORE_INDEX).any():
                 continue
-            report = task_report(logits, gold, names, train_targets=train_labels[:, j])
+            report = task_report(logits, gold, names, train_targets=train_labels[task])
             report["calibration"] = calibration_metrics(logits, gold)
             report["calibration_scaled"] = calibration_metrics(apply_temperature(logits, temperature), gold)
             per_task["splits"][split] = report
@@ -115,13 +121,13 @@ def _task_specific(
     if "intent" in tasks and options.get("fuzzy", True):
         from intentfusion.evaluation.fuzzy import FuzzyIntentScorer
 
-        logits, gold = _task_column(test, tasks, "intent")
+        logits, gold = _task_column(test, "intent")
         scorer = FuzzyIntentScorer()
         results["fuzzy_intent"] = scorer.score(
             logits.argmax(-1), gold, label_names["intent"], threshold=options.get("fuzzy_threshold", 0.8)
         )
     if "action" in tasks and set(label_names["action"]) >= {"escalate_to_human", "auto_resolve"}:
-        logits, gold = _task_column(test, tasks, "action")
+        logits, gold = _task_column(test, "action")
         keep = gold != IGNORE_INDEX
         names = label_names["action"]
         pred = [names[i] for i in logits.argmax(-1)[keep].tolist()]
@@ -138,29 +144,39 @@ def _task_specific(
             ),
         }
     if "intent" in tasks and ("oos" in label_names["intent"] or "test_oos" in outputs):
-        results["oos"] = _oos(outputs, tasks, label_names["intent"], out_dir)
+        results["oos"] = _oos(outputs, label_names["intent"], out_dir)
 
 
-def _oos(outputs: dict[str, SplitOutputs], tasks: list[str], names: list[str], out_dir: Path) -> dict[str, Any]:
+def oos_queries(outputs: dict[str, SplitOutputs], split: str, names: list[str]) -> tuple[torch.Tensor, list[str]]:
+    """Intent logits and gold names (`oos` for out-of-scope) of `split` and its `<split>_oos` companion, each
+    query counted once.
+
+    `<split>` contributes its examples labelled with an intent (another source's examples, without one, are
+    left out). `<split>_oos` holds the out-of-scope queries; it is joined only when `<split>` has none labelled
+    `oos`: with CLINC150's `oos=class` the test split already holds the same queries as class `oos`.
+    """
+    parts = []
+    if split in outputs:
+        logits, gold = _task_column(outputs[split], "intent")
+        keep = gold != IGNORE_INDEX
+        parts.append((logits[keep], [names[g] for g in gold[keep].tolist()]))
+    companion = f"{split}_oos"
+    if companion in outputs and not any("oos" in p[1] for p in parts):
+        logits = outputs[companion]["logits"]["intent"]
+        parts.append((logits, ["oos"] * len(logits)))
+    if not parts:
+        return torch.empty(0, len(names)), []
+    return torch.cat([p[0] for p in parts]), [g for p in parts for g in p[1]]
+
+
+def _oos(outputs: dict[str, SplitOutputs], names: list[str], out_dir: Path) -> dict[str, Any]:
     """OOS as a class (when the model has one) and max-softmax thresholding chosen on validation."""
-
-    def stack(split: str) -> tuple[torch.Tensor, list[str]]:
-        logits, gold = _task_column(outputs[split], tasks, "intent")
-        gold_names = [names[g] if g != IGNORE_INDEX else "oos" for g in gold.tolist()]
-        if split.endswith("_oos"):
-            gold_names = ["oos"] * len(gold_names)
-        return logits, gold_names
-
-    def joined(*splits: str) -> tuple[torch.Tensor, list[str]]:
-        parts = [stack(s) for s in splits if s in outputs]
-        return torch.cat([p[0] for p in parts]), [g for p in parts for g in p[1]]
-
-    test_logits, test_gold = joined("test", "test_oos")
+    test_logits, test_gold = oos_queries(outputs, "test", names)
     out: dict[str, Any] = {}
     oos_index = names.index("oos") if "oos" in names else len(names)
     if "oos" in names:
         out["as_class"] = oos_metrics([names[i] for i in test_logits.argmax(-1).tolist()], test_gold)
-    val_logits, val_gold = joined("val", "val_oos")
+    val_logits, val_gold = oos_queries(outputs, "val", names)
     val_is_oos = torch.tensor([g == "oos" for g in val_gold])
     if val_is_oos.any() and not val_is_oos.all():
         val_max = val_logits.softmax(-1).max(-1).values
@@ -181,16 +197,18 @@ def write_predictions(
     label_names: dict[str, list[str]],
     temperatures: dict[str, float],
 ) -> None:
-    """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence."""
+    """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence.
+
+    `label_names` holds the `sequence` tasks to write."""
     tasks = list(label_names)
     with open(path, "w", encoding="utf-8") as f:
         for split, split_out in outputs.items():
             probs = {t: apply_temperature(split_out["logits"][t], temperatures.get(t, 1.0)).softmax(-1) for t in tasks}
             for i, text in enumerate(texts[split]):
                 row: dict[str, Any] = {"split": split, "text": text}
-                for j, task in enumerate(tasks):
+                for task in tasks:
                     conf, pred = probs[task][i].max(-1)
-                    gold = int(split_out["labels"][i, j])
+                    gold = int(split_out["labels"][task][i])
                     row[task] = {
                         "gold": label_names[task][gold] if gold != IGNORE_INDEX else None,
                         "predicted": label_names[task][int(pred)],

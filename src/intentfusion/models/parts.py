@@ -35,6 +35,11 @@ class BiLSTMBranch(nn.Module):
 
     Returns `gate * proj(mean_t BiLSTM(states)_t)`, added residually to the pooled representation. The gate
     starts at exactly zero, so switching the branch on leaves the model's outputs unchanged until it learns.
+
+    `packed=False` runs the same LSTM without packed sequences, which the ONNX exporter cannot trace (equal up
+    to rounding): right padding only disturbs the backward direction, so each layer's backward pass runs over
+    every row reversed within its own length (a gather), and its output is put back in place the same way.
+    Padded positions hold garbage that `masked_mean` zeroes out and that valid positions never see.
     """
 
     def __init__(self, input_size: int, hidden_size: int = 128, num_layers: int = 1) -> None:
@@ -42,12 +47,34 @@ class BiLSTMBranch(nn.Module):
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True, bidirectional=True)
         self.proj = nn.Linear(2 * hidden_size, input_size)
         self.gate = nn.Parameter(torch.zeros(input_size))
+        self.packed = True
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self._packed(states, mask) if self.packed else self._unpacked(states, mask)
+        return self.gate * self.proj(masked_mean(out, mask))
+
+    def _packed(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         lengths = mask.sum(1).clamp(min=1).cpu()
         packed = pack_padded_sequence(states.float(), lengths, batch_first=True, enforce_sorted=False)
-        out, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=states.shape[1])
-        return self.gate * self.proj(masked_mean(out, mask))
+        return pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=states.shape[1])[0]
+
+    def _direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        weights = [getattr(self.lstm, f"{name}_l{layer}{suffix}") for name in names]
+        h0 = x.new_zeros(1, x.shape[0], self.lstm.hidden_size)
+        # torch.lstm(input, (h0, c0), params, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+        return torch.lstm(x, (h0, h0), weights, True, 1, 0.0, False, False, True)[0]
+
+    def _unpacked(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = states.float()
+        steps = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
+        lengths = mask.sum(1, keepdim=True).clamp(min=1)
+        rev = torch.where(steps < lengths, lengths - 1 - steps, steps).unsqueeze(-1)  # its own inverse
+        for layer in range(self.lstm.num_layers):
+            fwd = self._direction(x, layer, "")
+            bwd = self._direction(x.gather(1, rev.expand(-1, -1, x.shape[2])), layer, "_reverse")
+            x = torch.cat([fwd, bwd.gather(1, rev.expand(-1, -1, bwd.shape[2]))], dim=-1)
+        return x
 
 
 class LabelFusion(nn.Module):

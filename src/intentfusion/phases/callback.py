@@ -81,7 +81,8 @@ class PhaseCallback(L.Callback):
         cache = None
         with trainer.precision_plugin.forward_context():
             for batch in loader:
-                pooled = module.encode(batch["input_ids"].to(module.device), batch["attention_mask"].to(module.device))
+                ids, mask = batch["input_ids"].to(module.device), batch["attention_mask"].to(module.device)
+                pooled = module.net.encode(ids, mask).pooled
                 if cache is None:
                     cache = torch.empty(len(loader.dataset), pooled.shape[-1], dtype=pooled.dtype, device=module.device)
                 cache[batch["idx"].to(module.device)] = pooled

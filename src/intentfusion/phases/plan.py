@@ -16,11 +16,13 @@ from typing import Any
 import torch
 from transformers import get_scheduler
 
+from intentfusion.errors import ConfigError
+
 BACKBONE_MODES = ("none", "progressive", "all")
 SCHEDULES = ("linear", "constant", "slanted_triangular")
 
 
-class PhaseConfigError(ValueError):
+class PhaseConfigError(ConfigError):
     """A phase declaration in the config is invalid."""
 
 
@@ -108,7 +110,7 @@ class PhasePlan:
             unknown = set(spec) - known
             if unknown:
                 raise PhaseConfigError(
-                    f"phases.schedule[{i}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(known)}"
+                    f"phases.schedule[{i}]", f"unknown key(s) {sorted(unknown)}", f"keys among {sorted(known)}"
                 )
             phases.append(Phase(**{**(defaults or {}), **dict(spec), "epochs": epochs}))
         return cls(phases, layer_decay, n_groups)

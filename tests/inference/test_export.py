@@ -1,5 +1,6 @@
-"""`python -m intentfusion.export`: the self-contained directory, reloading it (no training code), ONNX parity
-and int8 quantization (skipped without onnx / onnxruntime), and the CLI's errors."""
+"""`intentfusion.inference.export` (`python -m intentfusion.export`, `intentfusion-export`): the self-contained
+directory, reloading it (no training code), ONNX parity and int8 quantization (skipped without onnx / onnxruntime),
+and the CLI's errors (one line, exit code 1)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from intentfusion.export import export, main
+from intentfusion.errors import CheckpointError, ConfigError
 from intentfusion.inference import Predictor
+from intentfusion.inference.export import export, main
 
-from .inference.test_predictor import ODD, active_parts_checkpoint, best_checkpoint
+from .test_predictor import ODD, active_parts_checkpoint, best_checkpoint
 
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -28,6 +30,15 @@ def one_thread():
     torch.set_num_threads(1)  # tiny model, busy 2-core machine: threads only cost
     yield
     torch.set_num_threads(threads)
+
+
+def fails(capsys, *args: str) -> str:
+    """`main(args)` ends the process with exit code 1 and one `error:` line on stderr; returns that line."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    return err
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +75,7 @@ def test_directory_is_self_contained_and_pickle_free(exported) -> None:
 
     with safe_open(str(out / "heads.safetensors"), "pt") as f:
         keys = set(f.keys())
-    assert {"heads.intent.1.weight", "bilstm.gate", "fusion.maps.intent__from__sentiment.weight"} <= keys
+    assert {"heads.intent.linear.weight", "bilstm.gate", "fusion.maps.intent__from__sentiment.weight"} <= keys
     assert not any(k.startswith("encoder.") for k in keys)
     card = (out / "README.md").read_text()
     assert "| test | intent |" in card and "## Usage" in card  # the training run's metrics made it in
@@ -138,20 +149,35 @@ def test_cli_writes_an_export_and_reports_bad_requests(tiny_run, tmp_path, capsy
     assert config["active_parts"] == {"bilstm": False, "fusion": False} and config["onnx"] is None
     assert "Best validation score" in (out / "README.md").read_text()  # metrics.json found above the checkpoint
     capsys.readouterr()
-    assert main([f"ckpt_path={ckpt}", f"out={out}"]) == 1
-    assert "exists and is not empty; pass overwrite=true" in capsys.readouterr().err
-    assert main([f"out={out}"]) == 1
-    assert "ckpt_path=... is required" in capsys.readouterr().err
-    assert main([f"ckpt_path={ckpt}", f"out={out}", "onxx=true"]) == 1
-    assert "unknown option(s) ['onxx']" in capsys.readouterr().err
-    assert main([f"ckpt_path={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x'}"]) == 1
-    assert "no such checkpoint file" in capsys.readouterr().err
+    err = fails(capsys, f"ckpt_path={ckpt}", f"out={out}")
+    assert f"out={out}: exists and is not empty; expected a new or empty directory, or overwrite=true" in err
+    assert "error: ckpt_path: missing required option; expected ckpt_path=" in fails(capsys, f"out={out}")
+    err = fails(capsys, f"ckpt_path={ckpt}", f"out={out}", "onxx=true")
+    assert err.startswith("error: onxx: unknown option; expected one of [") and "'onnx'" in err
+    assert "error: onnx=maybe: str value; expected true or false" in fails(capsys, f"ckpt_path={ckpt}", f"out={out}",
+                                                                          "onnx=maybe")
+    err = fails(capsys, f"ckpt_path={tmp_path / 'nope.ckpt'}", f"out={tmp_path / 'x'}")
+    assert f"ckpt_path={tmp_path / 'nope.ckpt'}: no such checkpoint file" in err
+    assert not (tmp_path / "x").exists()
     with pytest.raises(FileNotFoundError, match="not an intentfusion export"):
         Predictor.from_export(tmp_path)
-    with pytest.raises(FileNotFoundError, match="export with onnx=true"):
+    with pytest.raises(FileNotFoundError, match="model.onnx: no such file; expected an export made with onnx=true"):
         Predictor.from_export(out, runtime="onnx")
-    with pytest.raises(ValueError, match="compile=True needs runtime='torch', got runtime='onnx'"):
+    with pytest.raises(ConfigError, match="compile: compile=True with runtime='onnx'; expected runtime=torch"):
         Predictor.from_export(out, runtime="onnx", compile=True)
     (out / "encoder" / "pytorch_model.bin").write_bytes(b"not loaded")
-    with pytest.raises(ValueError, match=r"safetensors only \(pickle files: \['pytorch_model.bin'\]"):
+    with pytest.raises(CheckpointError, match=r"pickle files \['pytorch_model.bin'\]; expected an export's weights as"):
         Predictor.from_export(out)
+
+
+def test_python_m_intentfusion_export_still_runs(tmp_path) -> None:
+    """The old module path is a shim: usage with exit code 0, a missing checkpoint as one line with exit code 1."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "intentfusion.export", "--help"], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0 and "| `ckpt_path` | required |" in done.stdout, done.stderr[-3000:]
+    missing = tmp_path / "missing.ckpt"
+    command = [sys.executable, "-m", "intentfusion.export", f"ckpt_path={missing}", f"out={tmp_path / 'x'}"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1 and done.stderr.startswith(f"error: ckpt_path={missing}: no such checkpoint file")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]

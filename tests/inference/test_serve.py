@@ -1,5 +1,6 @@
-"""`intentfusion.serve`: the JSON endpoint (good and bad bodies), a real uvicorn server on 127.0.0.1, and the
-demo page driven in headless Chromium (skipped when chromium / chromedriver / selenium are absent)."""
+"""`intentfusion.inference.serve` / `.app` (`python -m intentfusion.serve`, `intentfusion-serve`): the JSON endpoint
+(good and bad bodies), the CLI's errors (one line, exit code 1), a real uvicorn server on 127.0.0.1, and the demo page
+driven in headless Chromium (skipped when chromium / chromedriver / selenium are absent)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -20,9 +23,10 @@ import torch
 from fastapi.testclient import TestClient
 
 from intentfusion.inference import Predictor
-from intentfusion.serve import EXAMPLES, create_app, main
+from intentfusion.inference.app import EXAMPLES, create_app
+from intentfusion.inference.serve import main
 
-from .inference.test_predictor import best_checkpoint
+from .test_predictor import best_checkpoint
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 HAS_BROWSER = bool(CHROMIUM and CHROMEDRIVER and importlib.util.find_spec("selenium"))
@@ -113,11 +117,33 @@ def test_streamed_body_over_the_limit_is_cut_off(client) -> None:
     assert response.status_code == 413 and "request body too large" in response.json()["detail"]
 
 
-def test_cli_rejects_bad_options(capsys) -> None:
-    assert main(["port=1"]) == 1
-    assert "exactly one of export_dir=DIR or ckpt_path=FILE" in capsys.readouterr().err
-    assert main(["export_dir=/nonexistent", "prot=1"]) == 1
-    assert "unknown option(s) ['prot']" in capsys.readouterr().err
+def fails(capsys, *args: str) -> str:
+    """`main(args)` ends the process with exit code 1 and one `error:` line on stderr; returns that line."""
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    err = capsys.readouterr().err
+    assert exited.value.code == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_cli_rejects_bad_options(capsys, tmp_path) -> None:
+    assert "exactly one of export_dir=DIR or ckpt_path=FILE" in fails(capsys, "port=1")
+    err = fails(capsys, "export_dir=/nonexistent", "prot=1")
+    assert err.startswith("error: prot: unknown option; expected one of [") and "'port'" in err
+    assert "error: port=http: str value; expected an integer" in fails(capsys, "export_dir=/nonexistent", "port=http")
+    missing = tmp_path / "missing_export"
+    assert f"error: export_dir={missing}: no such export directory" in fails(capsys, f"export_dir={missing}")
+    missing = tmp_path / "missing.ckpt"
+    assert f"error: ckpt_path={missing}: no such checkpoint file" in fails(capsys, f"ckpt_path={missing}")
+    assert main(["help"]) == 0 and "`POST /predict`" in capsys.readouterr().out
+
+
+def test_python_m_intentfusion_serve_reports_a_missing_export_in_one_line(tmp_path) -> None:
+    missing = tmp_path / "missing_export"
+    done = subprocess.run([sys.executable, "-m", "intentfusion.serve", f"export_dir={missing}"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 1 and done.stderr.startswith(f"error: export_dir={missing}: no such export directory")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
 
 
 # ================================================================================= real server, real browser

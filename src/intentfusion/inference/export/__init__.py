@@ -1,0 +1,63 @@
+"""Export a checkpoint as a self-contained directory: `python -m intentfusion.inference.export ckpt_path=... out=DIR`
+(also `intentfusion-export ...` and `python -m intentfusion.export ...`).
+
+Options (`key=value`, OmegaConf syntax; `help` prints this):
+
+| key | default | what |
+|---|---|---|
+| `ckpt_path` | required | the `.ckpt` written by `train.py` (loaded with `weights_only=True`) |
+| `out` | required | the export directory (written atomically; an existing one needs `overwrite=true`) |
+| `onnx` | false | also `model.onnx`: the whole multi-task model, dynamic batch and sequence axes |
+| `quantize` | false | also `model.int8.onnx`: onnxruntime dynamic int8 quantization (implies `onnx=true`) |
+| `exporter` | dynamo | `dynamo` (`torch.onnx.export(dynamo=True)`, the supported path) or `legacy` (TorchScript) |
+| `opset` | null | ONNX opset (null: the exporter's default) |
+| `fallbacks` | null | default confidence fallbacks stored in the export (see below) |
+| `metrics` | null | a `metrics.json` for the model card (null: found next to / above the checkpoint) |
+| `eval_split` | test | split of the checkpoint's data used for the ONNX parity check and the int8 accuracy delta |
+| `cache_dir` | null | where builtin tiny backbones are looked for (null: the training run's) |
+| `overwrite` | false | replace an existing `out` directory |
+
+Fallbacks: `'fallbacks={action: {threshold: 0.7, fallback: request_more_info}}'` (quote it for the shell).
+
+Exit status 0 on success; 1 with one `error: <where>: <what>; expected <what>` line on stderr for a bad option, a
+missing checkpoint or an existing `out`.
+
+The directory (everything a `Predictor.from_export` needs; no Hydra config, no pickles):
+
+    encoder/            encoder + tokenizer, Hugging Face format (`save_pretrained`, safetensors)
+    heads.safetensors   task heads, and the BiLSTM branch / label fusion when the model uses them
+    labels.json         {task: [label, ...]} (class index = position)
+    temperatures.json   {task: T} fitted by evaluate.py (softmax(logits / T) is the calibrated confidence)
+    intentfusion.json   format version, pooling, active parts, max_length, precision, fallbacks, provenance
+    README.md           model card: tasks, labels, metrics, usage, ONNX parity and int8 accuracy delta
+    export_report.json  the ONNX parity / int8 numbers
+    model.onnx, model.int8.onnx   with onnx=true / quantize=true
+
+ONNX: `torch.onnx.export(dynamo=True)` (torch.export + onnxscript) exports this model with torch 2.13, the
+BiLSTM branch included (`OnnxGraph` runs it without packed sequences); the legacy TorchScript exporter works
+too (and is ~10x faster to export) but is deprecated upstream. The parity check runs both runtimes on the
+evaluation split and reports the max abs difference of the logits and the share of identical labels.
+
+Modules: `onnx` (ONNX export, int8 quantization), `parity` (evaluation data, accuracy, logit comparison), `card`
+(the model card), `bundle` (the `export` function writing the directory, and the command line `main`).
+"""
+
+from intentfusion.inference.export.bundle import DEFAULTS, export, main
+from intentfusion.inference.export.card import find_metrics, model_card
+from intentfusion.inference.export.onnx import ExportError, export_onnx, quantize_onnx
+from intentfusion.inference.export.parity import SAMPLE_TEXTS, accuracy, compare, eval_split
+
+__all__ = [
+    "DEFAULTS",
+    "SAMPLE_TEXTS",
+    "ExportError",
+    "accuracy",
+    "compare",
+    "eval_split",
+    "export",
+    "export_onnx",
+    "find_metrics",
+    "main",
+    "model_card",
+    "quantize_onnx",
+]

@@ -1,0 +1,123 @@
+"""The export's model card (`README.md`): tasks, labels, temperatures, the training run's metrics, ONNX numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def find_metrics(ckpt: Path, explicit: str | None = None) -> tuple[dict[str, Any] | None, Path | None]:
+    """The `metrics.json` for the card: `explicit`, else the nearest one next to / above the checkpoint (the
+    training run's), preferring one that names this checkpoint."""
+    if explicit:
+        path = Path(explicit)
+        return json.loads(path.read_text()), path
+    candidates = [d / "metrics.json" for d in (ckpt.parent, ckpt.parent.parent, ckpt.parent.parent.parent)]
+    found = [p for p in candidates if p.is_file()]
+    for path in found:
+        data = json.loads(path.read_text())
+        if data.get("checkpoint") and Path(data["checkpoint"]).resolve() == ckpt.resolve():
+            return data, path
+    if found:
+        return json.loads(found[0].read_text()), found[0]
+    return None, None
+
+
+def _metrics_table(data: dict[str, Any], ckpt: Path) -> list[str]:
+    metrics = data.get("metrics", {})
+    lines = []
+    named = data.get("checkpoint")
+    if named and Path(named).resolve() != ckpt.resolve():
+        lines += [f"> Note: these metrics are for `{Path(named).name}`, not for the exported checkpoint.", ""]
+    rows: dict[tuple[str, str], dict[str, float]] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[0].startswith("test") and isinstance(value, int | float):
+            rows.setdefault((parts[0], parts[1]), {})[parts[2]] = float(value)
+    if rows:
+        lines += ["| split | task | accuracy | macro-F1 |", "|---|---|---|---|"]
+        for (split, task), vals in sorted(rows.items()):
+            acc, f1 = vals.get("acc"), vals.get("f1_macro")
+            lines.append(f"| {split} | {task} | {acc:.3f} | {f1:.3f} |" if acc is not None and f1 is not None
+                         else f"| {split} | {task} | {acc} | {f1} |")
+    if "best/val/score" in metrics:
+        lines += ["", f"Best validation score (mean macro-F1 over tasks): {metrics['best/val/score']:.4f}"]
+    return lines
+
+
+def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | None, metrics_path: Path | None,
+               ckpt: Path, out: Path) -> str:
+    """The export's README.md."""
+    labels, temps = config["label_names"], config["temperatures"]
+    parts = ", ".join(p for p, on in config["active_parts"].items() if on) or "none"
+    lines = [
+        f"# intentfusion model: {', '.join(labels)}",
+        "",
+        f"Multi-task utterance classifier exported from `{ckpt}` on {config['created']}.",
+        f"One shared encoder (`{config['backbone'].get('name_or_path')}`, {config['pooling']} pooling) with one "
+        f"linear head per task; active extra parts: {parts}. Inputs are truncated to {config['max_length']} tokens.",
+        "",
+        "## Tasks and labels",
+        "",
+        "| task | labels | temperature |",
+        "|---|---|---|",
+    ]
+    for task, names in labels.items():
+        t = temps.get(task)
+        lines.append(f"| {task} | {', '.join(f'`{n}`' for n in names)} | {f'{t:.3f}' if t else '1 (not calibrated)'} |")
+    lines += ["", "Confidence = softmax(logits / temperature), the temperature fitted on validation by `evaluate.py`"
+              + (" (no `temperatures.json` was found: run `evaluate.py` before exporting for calibrated "
+                 "confidences)." if not temps else ".")]
+    if config.get("fallbacks"):
+        lines += ["", "Default fallbacks (label replaced when the calibrated confidence is below the threshold): "
+                  + "; ".join(f"{t}: < {r['threshold']} -> `{r['fallback']}`" for t, r in config["fallbacks"].items())]
+    lines += ["", "## Evaluation", ""]
+    if metrics:
+        lines += [f"From `{metrics_path}`:", "", *_metrics_table(metrics, ckpt)]
+    else:
+        lines += ["No `metrics.json` was found next to or above the checkpoint."]
+    if "onnx" in report:
+        p = report["onnx"]["parity"]
+        lines += ["", "## ONNX", "",
+                  f"`model.onnx` ({report['onnx']['exporter']} exporter, opset {report['onnx']['opset']}; dynamic "
+                  "batch and sequence axes). Parity with PyTorch on " + report["eval_data"] + f": max abs logit "
+                  f"difference {p['max_abs_diff']:.2e}, identical labels {100 * p['label_agreement']:.2f} %."]
+    if "int8" in report:
+        q = report["int8"]
+        lines += ["", f"`model.int8.onnx`: {q['method']}, {q['size_mb']} MB (fp32 {q['fp32_size_mb']} MB); "
+                  f"identical labels vs fp32 {100 * q['parity']['label_agreement']:.2f} %."]
+        if q.get("accuracy"):
+            lines += ["", "| task | fp32 accuracy | int8 accuracy | delta |", "|---|---|---|---|"]
+            for task, acc in q["accuracy"]["fp32"].items():
+                a8 = q["accuracy"]["int8"][task]
+                lines.append(f"| {task} | {acc:.4f} | {a8:.4f} | {a8 - acc:+.4f} |")
+    lines += [
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from intentfusion.inference import Predictor",
+        "",
+        f"predictor = Predictor.from_export({str(out)!r})  # runtime=\"onnx\" / \"onnx-int8\" for onnxruntime",
+        "predictor.predict([\"where is my parcel??\"], return_distribution=True)",
+        "```",
+        "",
+        "```bash",
+        f".venv/bin/python predict.py model={out} input=messages.txt out=predictions.jsonl",
+        f".venv/bin/python -m intentfusion.serve export_dir={out}   # demo page on http://127.0.0.1:8000",
+        "```",
+        "",
+        "## Files",
+        "",
+        "`encoder/` (Hugging Face encoder + tokenizer), `heads.safetensors` (heads, BiLSTM, fusion), `labels.json`, "
+        "`temperatures.json`, `intentfusion.json` (task config), `export_report.json`"
+        + (", `model.onnx`" if "onnx" in report else "") + (", `model.int8.onnx`" if "int8" in report else "") + ".",
+        "",
+        "## Limitations",
+        "",
+        "Trained on the data named in the checkpoint's config; predictions outside its languages and domains are "
+        "unreliable. Texts longer than the token budget are truncated (flagged `truncated`).",
+        "",
+    ]
+    return "\n".join(lines)

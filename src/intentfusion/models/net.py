@@ -1,0 +1,164 @@
+"""`MultiTaskNet`: the one network definition (encoder -> pooled vector (+ BiLSTM branch) -> heads (+ fusion)).
+
+nanoGPT-style, its `forward` is written once and used everywhere: `MultiTaskModule` trains it, the Predictor's
+torch runner runs it, and the ONNX export traces it through `OnnxGraph`, which swaps only what ONNX cannot
+express (the packed BiLSTM, see `BiLSTMBranch.packed`). No Lightning, no optimizer, no phase plan in here.
+
+Every part exists from construction, so state-dict keys never depend on the phase; `bilstm_active` and
+`fusion_active` switch the BiLSTM branch and the label fusion on (both are exact no-ops when switched on).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import torch
+from torch import nn
+
+from intentfusion.errors import CheckpointError
+from intentfusion.models.heads import Features, head_type
+from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
+
+DEFAULT_FUSION_PAIRS = [["intent", "sentiment"]]
+PART_PREFIXES = ("heads.", "bilstm.", "fusion.")  # everything but the encoder
+
+
+class MultiTaskNet(nn.Module):
+    """Shared encoder + pooled vector (+ gated BiLSTM branch) -> one head per task (+ label fusion).
+
+    Args:
+        encoder: a Hugging Face encoder (`AutoModel`); its own pooler is dropped (we pool ourselves).
+        label_names: ``{task: [label, ...]}``, in task order.
+        task_types: ``{task: "sequence" | ...}`` (`intentfusion.models.heads.HEAD_TYPES`); default `sequence`.
+        pooling: ``mean`` | ``cls``.
+        head_dropout: dropout before each head's linear layer (training only).
+        bilstm: ``{hidden_size, num_layers}`` of the BiLSTM branch.
+        fusion_pairs: task pairs whose heads see each other's distribution (pairs naming absent tasks are ignored).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        label_names: dict[str, list[str]],
+        task_types: dict[str, str] | None = None,
+        pooling: str = "mean",
+        head_dropout: float = 0.1,
+        bilstm: dict[str, Any] | None = None,
+        fusion_pairs: list[list[str]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.label_names = {t: list(n) for t, n in label_names.items()}
+        self.tasks = list(self.label_names)
+        self.task_types = {t: str((task_types or {}).get(t, "sequence")) for t in self.tasks}
+        self.encoder = encoder
+        if getattr(self.encoder, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
+            self.encoder.pooler = None
+        hidden = self.encoder.config.hidden_size
+        self.pooler = Pooler(pooling)
+        self.bilstm_config = {"hidden_size": 128, "num_layers": 1, **(bilstm or {})}
+        self.bilstm = BiLSTMBranch(hidden, **self.bilstm_config)
+        self.heads = nn.ModuleDict(
+            {t: head_type(t, self.task_types[t])(names, hidden, head_dropout) for t, names in self.label_names.items()}
+        )
+        sequence_tasks = {t: len(n) for t, n in self.label_names.items() if self.task_types[t] == "sequence"}
+        self.fusion = LabelFusion(sequence_tasks, DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs)
+        self.bilstm_active = False
+        self.fusion_active = False
+
+    # ----------------------------------------------------------------------------------------- forward
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Features:
+        """Token states and the pooled vector (+ the BiLSTM branch when active)."""
+        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        pooled = self.pooler(states, attention_mask)
+        if self.bilstm_active:
+            pooled = pooled + self.bilstm(states, attention_mask)
+        return Features(pooled, states, attention_mask)
+
+    def classify(self, features: Features) -> dict[str, torch.Tensor]:
+        """Logits per task from the features (+ label fusion when active)."""
+        logits = {task: head(features) for task, head in self.heads.items()}
+        return self.fusion(logits) if self.fusion_active else logits
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Logits per task."""
+        return self.classify(self.encode(input_ids, attention_mask))
+
+    @property
+    def reads_token_states(self) -> bool:
+        """Whether some head needs token states (then training cannot run on cached pooled features)."""
+        return any(head.reads_token_states for head in self.heads.values())
+
+    # ----------------------------------------------------------------------------------------- saving
+    @property
+    def parts_config(self) -> dict[str, Any]:
+        """Everything but the encoder's weights needed to rebuild the net (an export's `intentfusion.json`)."""
+        return {
+            "task_types": dict(self.task_types),
+            "pooling": self.pooler.mode,
+            "bilstm": dict(self.bilstm_config) if self.bilstm_active else None,
+            "fusion_pairs": [list(p) for p in self.fusion.links] if self.fusion_active else None,
+        }
+
+    @classmethod
+    def from_parts_config(cls, encoder: nn.Module, label_names: dict[str, list[str]], config: dict[str, Any]
+                          ) -> MultiTaskNet:
+        """The inverse of `parts_config` (active switches included); weights still to be loaded."""
+        net = cls(encoder, label_names, task_types=config.get("task_types"), pooling=config.get("pooling", "mean"),
+                  bilstm=config.get("bilstm"), fusion_pairs=config.get("fusion_pairs"))
+        net.bilstm_active = config.get("bilstm") is not None
+        net.fusion_active = config.get("fusion_pairs") is not None
+        return net.eval()
+
+    def parts_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights of the heads and of the active parts (BiLSTM, fusion), contiguous, for safetensors."""
+        skip = (() if self.bilstm_active else ("bilstm.",)) + (() if self.fusion_active else ("fusion.",))
+        return {
+            k: v.detach().contiguous()
+            for k, v in self.state_dict().items()
+            if k.startswith(PART_PREFIXES) and not k.startswith(skip)
+        }
+
+    def load_parts(self, parts: dict[str, torch.Tensor], where: str) -> None:
+        """Load `parts_state_dict()` output (legacy key names upgraded); a `ValueError` naming `where` on mismatch."""
+        result = self.load_state_dict(upgrade_state_dict(parts), strict=False)
+        skip = (() if self.bilstm_active else ("bilstm.",)) + (() if self.fusion_active else ("fusion.",))
+        missing = [k for k in result.missing_keys if k.startswith(PART_PREFIXES) and not k.startswith(skip)]
+        if missing or result.unexpected_keys:
+            raise CheckpointError(where, f"missing {missing}, unexpected {result.unexpected_keys}",
+                                  "the weights named in intentfusion.json")
+
+
+_LEGACY_HEAD = re.compile(r"^(heads\.[^.]+)\.1\.")  # before v0.2 a head was Sequential(Dropout, Linear)
+
+
+def upgrade_state_dict(state: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A state dict with the key names of before the one-network refactor renamed to today's.
+
+    Old: `encoder.*`, `heads.<task>.1.*`, `bilstm.*`, `fusion.*` at the top of the LightningModule; new: the same
+    under `prefix` (`"net."` in `MultiTaskModule`) and `heads.<task>.linear.*`. Current keys pass unchanged.
+    """
+    out = {}
+    for key, value in state.items():
+        if prefix and key.startswith(prefix):
+            out[key] = value
+            continue
+        out[prefix + _LEGACY_HEAD.sub(r"\1.linear.", key)] = value
+    return out
+
+
+class OnnxGraph(nn.Module):
+    """`MultiTaskNet` for `torch.onnx.export`: inputs (input_ids, attention_mask), outputs the logits per task
+    as a tuple in `net.tasks` order; the BiLSTM branch runs unpacked (the exporter cannot trace packing)."""
+
+    def __init__(self, net: MultiTaskNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        self.net.bilstm.packed = False
+        try:
+            logits = self.net(input_ids, attention_mask)
+        finally:
+            self.net.bilstm.packed = True
+        return tuple(logits[t] for t in self.net.tasks)

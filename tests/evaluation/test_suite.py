@@ -1,0 +1,55 @@
+"""`evaluation.suite`: per-task outputs, out-of-scope queries counted once (a small CLINC150-shaped fixture)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from intentfusion.evaluation.suite import evaluate_model, oos_queries
+from intentfusion.types import IGNORE_INDEX
+
+NAMES = ["book", "cancel", "oos"]  # CLINC150 with oos=class: `oos` is one more intent
+
+
+def _split(gold: list[int], seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    return {"logits": {"intent": torch.randn(len(gold), len(NAMES), generator=g)},
+            "labels": {"intent": torch.tensor(gold)}}
+
+
+def _clinc_like(oos: str) -> dict[str, dict]:
+    """test holds 4 in-scope + (oos=class) the 3 OOS queries; test_oos holds the same 3 OOS queries again."""
+    oos_gold = [2, 2, 2] if oos == "class" else [IGNORE_INDEX] * 3
+    test = _split([0, 1, 0, 1] + ([2, 2, 2] if oos == "class" else []), seed=0)
+    val = _split([0, 1, 1, 0] + ([2, 2] if oos == "class" else []), seed=1)
+    outputs = {"test": test, "val": val, "test_oos": _split(oos_gold, seed=2), "val_oos": _split(oos_gold[:2], seed=3)}
+    if oos == "class":  # the very queries of `test`, as CLINC150's loader builds them
+        outputs["test_oos"]["logits"]["intent"] = test["logits"]["intent"][4:]
+    return outputs
+
+
+def test_oos_queries_of_a_split_that_already_holds_them_are_counted_once() -> None:
+    logits, gold = oos_queries(_clinc_like("class"), "test", NAMES)
+    assert gold.count("oos") == 3 and len(gold) == 7 and logits.shape == (7, 3)
+
+
+def test_oos_queries_join_the_companion_split_when_the_split_has_none() -> None:
+    outputs = _clinc_like("exclude")
+    logits, gold = oos_queries(outputs, "test", NAMES[:2])
+    assert gold == ["book", "cancel", "book", "cancel", "oos", "oos", "oos"]
+    assert torch.equal(logits[4:], outputs["test_oos"]["logits"]["intent"])
+
+
+def test_examples_without_an_intent_label_are_not_taken_for_oos() -> None:
+    outputs = {"test": _split([0, IGNORE_INDEX, 1, IGNORE_INDEX], seed=4)}  # another source's examples: no intent
+    _, gold = oos_queries(outputs, "test", NAMES[:2])
+    assert gold == ["book", "cancel"]
+
+
+def test_suite_reports_n_oos_equal_to_the_distinct_oos_test_queries(tmp_path: Path) -> None:
+    outputs = _clinc_like("class")
+    train = {"intent": torch.tensor([0, 1, 2, 0, 1, 2])}
+    suite = evaluate_model(outputs, {"intent": NAMES}, train, tmp_path, {"fuzzy": False})
+    assert suite["oos"]["as_class"]["n_oos"] == 3 and suite["oos"]["as_class"]["n_in_scope"] == 4
+    assert suite["oos"]["threshold"]["n_oos"] == 3
