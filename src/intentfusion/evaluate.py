@@ -64,7 +64,7 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
         resolve_backbone(backbone, cache_dir, corpus=tiny_backbone_corpus)
     model = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     L.seed_everything(run_cfg.get("seed", 0), workers=True)
-    datamodule = hydra.utils.instantiate(run_cfg.data, label_names=model.label_names)
+    datamodule = hydra.utils.instantiate(run_cfg.data, label_names=model.label_names, task_types=model.net.task_types)
     datamodule.setup("test")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False)
     metrics: dict[str, float] = {}
@@ -76,7 +76,7 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     outputs = {s: collect_outputs(model, datamodule._loader(s, train=False), forward_context) for s in splits}
     task_types = model.net.task_types
     suite = evaluate_model(
-        outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite), task_types
+        outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite), model.net.heads
     )
     write_predictions(
         out_dir / "predictions.jsonl",

@@ -20,9 +20,9 @@ from intentfusion.utils.hardware import warn_if_slow_bf16
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb, print_config_tree, save_run_metadata
 
-# tasks a config may name that no head exists for yet: rejected up front, never silently dropped
+# tasks whose recipe is not built yet unless declared with a task type that exists: rejected up front
 UNSUPPORTED_TASKS = {
-    "slots": "slot tagging (token-level BIO tags from a BiLSTM tagging head)",
+    "slots": "the S1 slot-tagging recipe (BiLSTM + MLP tagging head, CRF)",
 }
 
 
@@ -30,13 +30,14 @@ class UnsupportedTaskError(DataError):
     """The config asks for a task the framework cannot train yet."""
 
 
-def check_tasks_supported(tasks: Sequence[str] | None) -> None:
-    """Raise `UnsupportedTaskError` (one line) for a task in `UNSUPPORTED_TASKS`."""
+def check_tasks_supported(tasks: Sequence[str] | None, types: dict[str, str] | None = None) -> None:
+    """Raise `UnsupportedTaskError` (one line) for a task in `UNSUPPORTED_TASKS` that is not declared as a
+    token task (`tasks.types: {slots: token}`, as `tasks=intent_slots` does: a linear tagging head)."""
     for task in tasks or []:
-        if task in UNSUPPORTED_TASKS:
+        if task in UNSUPPORTED_TASKS and (types or {}).get(task) != "token":
             raise UnsupportedTaskError(
-                f"task '{task}': {UNSUPPORTED_TASKS[task]} is not yet supported; intentfusion trains "
-                f"utterance-level classification heads only (remove '{task}' from tasks.names, e.g. tasks=intent_only)"
+                f"task '{task}': {UNSUPPORTED_TASKS[task]} is not yet supported; expected "
+                f"tasks.types.{task}=token for a linear tagging head (tasks=intent_slots), or tasks=intent_only"
             )
 
 
@@ -50,7 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     check_hparams(cfg.get("hparams"))
     if cfg.get("phases") is not None:
         check_phases(cfg.phases, OmegaConf.select(cfg, "hparams.epochs") or 1)
-    check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])])
+    types = OmegaConf.to_container(OmegaConf.select(cfg, "tasks.types") or OmegaConf.create({}))
+    check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])],
+                          types)
     # frozen backbone groups are in eval mode on purpose (no dropout while frozen)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     sweep = sweep_context()  # multirun: W&B group = the sweep, overrides as tags
@@ -62,10 +65,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config tree
 
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = hydra.utils.instantiate(cfg.data, task_types=types)
     datamodule.setup("fit")
     datamodule.print_summary(out_dir)
-    model = hydra.utils.instantiate(cfg.model, label_names=datamodule.label_names)
+    model = hydra.utils.instantiate(cfg.model, label_names=datamodule.label_names, task_types=datamodule.task_types)
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
 
     prepare_wandb(cfg)

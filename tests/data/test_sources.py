@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import hydra
 import pytest
 
+from intentfusion.data.slots import bio_to_spans, spans_to_bio
 from intentfusion.data.sources import (
     XLMT_LANGUAGES,
     DataNotFoundError,
@@ -174,6 +176,31 @@ def test_atis_first_policy(atis) -> None:
     _aligned(atis)
 
 
+def _slot_types(records: list) -> set[str]:
+    return {tag[2:] for r in records for tag in r["slots"] if tag != "O"}
+
+
+def test_snips_slots_are_one_bio_tag_per_word(snips) -> None:
+    for split in snips.values():
+        assert all(len(r["slots"]) == len(r["text"].split()) > 0 for r in split)
+    assert len(_slot_types(snips["train"])) == 39
+    assert _slot_types(snips["test"]) <= _slot_types(snips["train"])
+    assert {"artist", "playlist", "timeRange", "spatial_relation"} <= _slot_types(snips["train"])
+    for r in snips["train"]:  # valid BIO on the real data: tags -> spans -> tags is the identity
+        spans = bio_to_spans(r["text"], r["slots"])
+        assert spans_to_bio(r["text"], spans) == r["slots"]
+        assert all(r["text"][s["start"] : s["end"]].split() for s in spans)
+
+
+def test_atis_slots_are_one_bio_tag_per_word(atis) -> None:
+    for split in atis.values():
+        assert all(len(r["slots"]) == len(r["text"].split()) > 0 for r in split)
+    assert len(_slot_types(atis["train"])) == 79
+    assert _slot_types(atis["test"]) - _slot_types(atis["train"])  # a few test slot types never occur in train
+    first = atis["train"][0]
+    assert first["slots"][5] == "B-fromloc.city_name" and first["slots"][-2:] == ["B-round_trip", "I-round_trip"]
+
+
 def test_atis_join_and_drop_policies() -> None:
     root = str(_root("atis"))
     with pytest.warns(DataWarning):
@@ -249,6 +276,40 @@ def test_misaligned_slots_name_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(DataSourceError) as e:
         load_atis(str(root))
     assert f"{root / 'train' / 'seq.out'}:3: 2 BIO tag(s) for 3 token(s)" in _one_line(e)
+
+
+def test_tiny_atis_layout_exposes_slots(tmp_path: Path) -> None:
+    text, tags = "show flights from new york to denver", "O O O B-fromloc I-fromloc O B-toloc"
+    rows = [(text, tags, "atis_flight#atis_airfare")]
+    root = _seq_layout(tmp_path / "atis", {"train": rows, "valid": rows, "test": rows})
+    rec = load_atis(str(root))["test"][0]
+    assert rec == {
+        "text": "show flights from new york to denver",
+        "intent": "atis_flight",
+        "tokens": ["show", "flights", "from", "new", "york", "to", "denver"],
+        "slots": ["O", "O", "O", "B-fromloc", "I-fromloc", "O", "B-toloc"],
+        "source": "atis",
+    }
+    assert bio_to_spans(rec["text"], rec["slots"]) == [
+        {"start": 18, "end": 26, "label": "fromloc"},
+        {"start": 30, "end": 36, "label": "toloc"},
+    ]
+
+
+def test_invalid_bio_in_seq_out_names_file_and_line(tmp_path: Path) -> None:
+    bad = [*GOOD, ("play it loud", "O I-genre O", "PlayMusic")]
+    root = _seq_layout(tmp_path / "snips", {"train": GOOD, "valid": GOOD, "test": bad})
+    with pytest.raises(DataSourceError) as e:
+        load_snips(str(root))
+    assert _one_line(e) == (
+        f"{root / 'test' / 'seq.out'}:3: tag 2 'I-genre' follows 'O'; expected I-genre only after B-genre or "
+        f"I-genre (bio_repair: true makes it B-genre)"
+    )
+    root = _seq_layout(
+        tmp_path / "snips2", {"train": [("rain now", "O B-", "GetWeather")], "valid": GOOD, "test": GOOD}
+    )
+    with pytest.raises(DataSourceError, match=re.escape(f"{root / 'train' / 'seq.out'}:1: tag 2 'B-' is not a BIO")):
+        load_snips(str(root))
 
 
 def test_line_count_mismatch_names_the_files(tmp_path: Path) -> None:
@@ -438,6 +499,153 @@ def test_table_bad_jsonl_line_and_format(tmp_path: Path) -> None:
         load_table(_csv(tmp_path / "u.csv", _user_rows(8)), fractions=(0.5, 0.5, 0.5))
 
 
+def _write_csv(path: Path, rows: list[list[str]]) -> str:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return str(path)
+
+
+def _jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+SLOT_ROWS = [
+    ("book a table at 7 pm", "book", "O O O O B-time I-time"),
+    ("rain  tomorrow", "weather", "O B-date"),
+    ("hello there", "greet", ""),
+]
+
+
+def test_table_csv_tags_column(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "u.csv", [["text", "intent", "tags"], *map(list, SLOT_ROWS)])
+    out = load_table(path, val=path, test=path, token_columns={"slots": "tags"})
+    assert out["train"][0] == {
+        "text": "book a table at 7 pm",
+        "intent": "book",
+        "slots": ["O", "O", "O", "O", "B-time", "I-time"],
+        "source": "u",
+    }
+    assert [r["slots"] for r in out["val"][1:]] == [["O", "B-date"], None]  # an empty cell: no annotation
+    assert all(r.keys() == {"text", "intent", "slots", "source"} for r in out["test"])  # tags is no sequence task
+    listed = load_table(path, val=path, test=path, label_columns=["intent"], token_columns=["tags"])
+    assert listed["train"][0]["tags"] == out["train"][0]["slots"]
+
+
+def test_table_tags_errors_name_file_line_and_column(tmp_path: Path) -> None:
+    rows = [["text", "intent", "tags"], ["multi\nline text", "a", "O O O"], ["book it", "a", "O"]]
+    path = _write_csv(tmp_path / "u.csv", rows)
+    with pytest.raises(DataSourceError) as e:
+        load_table(path, val=path, test=path, token_columns={"slots": "tags"})
+    assert _one_line(e) == (
+        f"{path}:4: column 'tags': 1 BIO tag(s) for 2 word(s); expected one tag per whitespace-separated word "
+        f"of the text"
+    )
+    rows[2][2] = "O I-thing"
+    path = _write_csv(tmp_path / "u.csv", rows)
+    with pytest.raises(DataSourceError) as e:
+        load_table(path, val=path, test=path, token_columns={"slots": "tags"})
+    assert _one_line(e) == (
+        f"{path}:4: column 'tags': tag 2 'I-thing' follows 'O'; expected I-thing only after B-thing or I-thing "
+        f"(bio_repair: true makes it B-thing)"
+    )
+    fixed = load_table(path, val=path, test=path, token_columns={"slots": "tags"}, bio_repair=True)
+    assert fixed["train"][1]["slots"] == ["O", "B-thing"]
+    with pytest.raises(DataSourceError, match=r"column 'nope' \(token_columns.slots\) not found; expected one of"):
+        load_table(path, token_columns={"slots": "nope"})
+
+
+def test_table_csv_spans_column(tmp_path: Path) -> None:
+    text = "book a table at 7 pm"
+    spans = [{"start": 16, "end": 20, "label": "time"}]
+    rows = [["text", "intent", "entities"], [text, "book", json.dumps(spans)], ["rain now", "weather", "[]"]]
+    rows.append(["hi", "greet", ""])
+    path = _write_csv(tmp_path / "u.csv", rows)
+    out = load_table(path, val=path, test=path, token_columns={"slots": "entities"}, token_format="spans")
+    assert [r["slots"] for r in out["test"]] == [["O", "O", "O", "O", "B-time", "I-time"], ["O", "O"], None]
+    assert bio_to_spans(out["test"][0]["text"], out["test"][0]["slots"]) == spans
+    assert out["test"][0].keys() == {"text", "intent", "slots", "source"}
+
+
+def test_table_spans_errors_name_file_and_line(tmp_path: Path) -> None:
+    opts = {"token_columns": {"slots": "entities"}, "token_format": "spans"}
+    header = ["text", "intent", "entities"]
+    cases = {
+        '[{"start": 7, "end": 13, "label": "x"}]': "span 1 [7, 13) 'x' ('morrow') does not align to word boundaries",
+        '[{"start": 0, "end": 4, "label": "a"}, {"start": 2, "end": 8, "label": "b"}]': "overlap",
+        '[{"start": 5, "end": 99, "label": "d"}]': "is outside the text (length 13); expected 0 <= start < end <= 13",
+        '[{"start": 5, "end": 13, "label": "d"}': "invalid JSON (Expecting ',' delimiter)",
+        '{"start": 5, "end": 13, "label": "d"}': "a JSON dict",
+    }
+    for cell, expected in cases.items():
+        path = _write_csv(tmp_path / "u.csv", [header, ["hi", "a", ""], ["rain tomorrow", "b", cell]])
+        with pytest.raises(DataSourceError) as e:
+            load_table(path, val=path, test=path, **opts)
+        msg = _one_line(e)
+        assert msg.startswith(f"{path}:3: column 'entities': ") and expected in msg, msg
+    path = _write_csv(tmp_path / "u.csv", [header, ["rain tomorrow", "b", '[{"start": 7, "end": 9, "label": "x"}]']])
+    assert load_table(path, val=path, test=path, bio_repair=True, **opts)["val"][0]["slots"] == ["O", "B-x"]
+
+
+def test_table_jsonl_token_columns_both_forms_and_tokens_column(tmp_path: Path) -> None:
+    rows = [
+        {"text": "wake me at 6 am", "intent": "alarm", "tags": ["O", "O", "O", "B-time", "I-time"]},
+        {"text": "rain tomorrow", "intent": "weather", "tags": "O B-date"},
+        {"text": "hi", "intent": "greet", "tags": None},
+        {"text": "bye", "intent": "leave"},
+    ]
+    path = _jsonl(tmp_path / "u.jsonl", rows)
+    out = load_table(path, val=path, test=path, token_columns={"slots": "tags"})
+    assert [r["slots"] for r in out["train"]] == [["O", "O", "O", "B-time", "I-time"], ["O", "B-date"], None, None]
+    spans = [
+        {"text": "wake me at 6 am", "intent": "alarm", "ents": [{"start": 11, "end": 15, "label": "time"}]},
+        {"text": "rain tomorrow", "intent": "weather", "ents": '[{"start": 5, "end": 13, "label": "date"}]'},
+        {"text": "hi", "intent": "greet", "ents": []},
+    ]
+    path = _jsonl(tmp_path / "s.jsonl", spans)
+    out = load_table(path, val=path, test=path, token_columns={"slots": "ents"}, token_format="spans")
+    assert [r["slots"] for r in out["val"]] == [["O", "O", "O", "B-time", "I-time"], ["O", "B-date"], ["O"]]
+    tokens = [
+        {"tokens": ["fly", "to", "new", "york"], "intent": "flight", "tags": "O O B-city I-city"},
+        {"tokens": "rain   tomorrow", "intent": "weather", "tags": ["O", "B-date"]},
+    ]
+    path = _jsonl(tmp_path / "t.jsonl", tokens)
+    out = load_table(path, val=path, test=path, tokens_column="tokens", token_columns={"slots": "tags"})
+    assert out["test"] == [
+        {"text": "fly to new york", "intent": "flight", "slots": ["O", "O", "B-city", "I-city"], "source": "t"},
+        {"text": "rain tomorrow", "intent": "weather", "slots": ["O", "B-date"], "source": "t"},
+    ]
+    bad = _jsonl(tmp_path / "b.jsonl", [*tokens, {"tokens": ["new york"], "intent": "x", "tags": "B-city"}])
+    with pytest.raises(DataSourceError) as e:
+        load_table(bad, val=bad, test=bad, tokens_column="tokens", token_columns={"slots": "tags"})
+    assert _one_line(e).startswith(f"{bad}:3: column 'tokens': tokens ['new york']; expected space-separated tokens")
+    bad = _jsonl(tmp_path / "b.jsonl", [*rows[:2], {"text": "a b", "intent": "x", "tags": {"O": 1}}])
+    with pytest.raises(DataSourceError, match=re.escape(f"{bad}:3: column 'tags': a JSON dict")):
+        load_table(bad, val=bad, test=bad, token_columns={"slots": "tags"})
+
+
+def test_table_token_options_are_checked(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "u.csv", [["text", "intent", "tags"], *map(list, SLOT_ROWS)])
+    with pytest.raises(DataSourceError, match=r"token_format='bio'; expected one of \['tags', 'spans'\]"):
+        load_table(path, token_columns={"slots": "tags"}, token_format="bio")
+    with pytest.raises(DataSourceError, match=r"task\(s\) \['intent'\] in both label_columns and token_columns"):
+        load_table(path, label_columns=["intent"], token_columns={"intent": "tags"})
+    with pytest.raises(
+        DataSourceError, match=r"split_by='slots' is a token task; expected a sequence task: \['intent'\]"
+    ):
+        load_table(path, token_columns={"slots": "tags"}, split_by="slots")
+
+
+def test_table_token_tasks_only_split_at_random(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
+    rows = [["text", "tags"]] + [[f"call number {i}", "O O B-n"] for i in range(20)]
+    path = _write_csv(tmp_path / "u.csv", rows)
+    out = load_table(path, token_columns={"slots": "tags"})
+    assert {k: len(v) for k, v in out.items()} == {"train": 16, "val": 2, "test": 2}
+    assert out == load_table(path, token_columns={"slots": "tags"})
+    assert not [w for w in recwarn if issubclass(w.category, DataWarning)]
+    assert out["val"][0].keys() == {"text", "slots", "source"}
+
+
 def test_load_source_resolves_loaders_and_checks_options(tmp_path: Path) -> None:
     path = _csv(tmp_path / "u.csv", _user_rows(40))
     out = load_source("table", train=path, noise={"test_p": 1.0, "seed": 3})
@@ -478,3 +686,24 @@ def test_csv_yaml_composes_and_sets_up(tmp_path: Path, cache_dir: Path) -> None:
         ("cancel", "money"),
         ("refund", "money"),
     }
+
+
+def test_jsonl_yaml_token_columns(tmp_path: Path, cache_dir: Path) -> None:
+    rows = [{"text": f"wake me at {i} am", "intent": "alarm", "tags": "O O O B-time I-time"} for i in range(10)]
+    rows += [{"text": f"rain on day {i}", "intent": "weather", "tags": "O O B-date I-date"} for i in range(10)]
+    path = _jsonl(tmp_path / "u.jsonl", rows)
+    cfg = make_cfg(tmp_path / "run", cache_dir, "data=jsonl", f"data.source.train={path}")
+    assert cfg.data.source.token_columns is None and cfg.data.source.token_format == "tags"
+    assert cfg.data.source.tokens_column is None and cfg.data.source.bio_repair is False
+    cfg = make_cfg(
+        tmp_path / "run",
+        cache_dir,
+        "data=jsonl",
+        f"data.source.train={path}",
+        "data.source.token_columns={slots:tags}",
+        "data.source.noise.test_p=0.0",
+    )
+    recs = hydra.utils.instantiate(cfg.data).source()
+    assert {k: len(v) for k, v in recs.items()} == {"train": 16, "val": 2, "test": 2, "test_noisy": 2}
+    assert all(len(r["slots"]) == len(r["text"].split()) == 5 - (r["intent"] == "weather") for r in recs["train"])
+    assert recs["train"][0].keys() == {"text", "intent", "slots", "source"}

@@ -49,6 +49,8 @@ def test_presets_compose_to_their_systems() -> None:
 
     s1 = _full("s1_intent_slots")
     assert list(s1.tasks.names) == ["intent", "slots"] and s1.data.source.loader == "snips"
+    assert s1.tasks.types.slots == "token" and s1.model.token_head.layer == "bilstm_mlp"
+    assert s1.data.class_weights.slots.alpha == 0.5 and s1.data.weighted_sampling == "intent"
 
     s2 = _full("s2_frozen_minilm")
     assert s2.backbone.name_or_path == "builtin:minilm" and s2.phases.cache_features
@@ -68,13 +70,21 @@ def test_presets_compose_to_their_systems() -> None:
     assert all(isinstance(i, str) for i in fine)  # "yes"/"no" are intents, not YAML booleans
 
 
-def test_s1_slots_fail_with_one_not_yet_supported_line(cfg_factory) -> None:
-    cfg = cfg_factory("experiment=s1_intent_slots", "debug=fdr")
+@pytest.mark.skipif(not (DATA_DIR / "snips" / "train" / "seq.out").is_file(), reason="no SNIPS data")
+def test_s1_trains_intent_and_slots_on_tiny(cfg_factory) -> None:
+    cfg = cfg_factory("experiment=s1_intent_slots", "debug=fdr", "phases.cache_features=false", *SMALL)
+    assert cfg.tasks.types.slots == "token" and cfg.model.token_head.layer == "bilstm_mlp"
+    metrics = train(cfg)
+    assert {"test/intent/acc", "test/slots/f1", "test/exact_match"} <= set(metrics)
+
+
+def test_a_slots_task_without_its_token_type_fails_with_one_line(cfg_factory) -> None:
+    cfg = cfg_factory("tasks.names=[intent,slots]", "debug=fdr")
     with pytest.raises(UnsupportedTaskError) as err:
         train(cfg)
     assert isinstance(err.value, USER_ERRORS)  # train.py prints it as one line and exits 1
     line = one_line(err.value)
-    assert line.startswith("error: task 'slots'") and "not yet supported" in line and "\n" not in line
+    assert line.startswith("error: task 'slots'") and "tasks.types.slots=token" in line and "\n" not in line
     assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()  # rejected before anything ran
 
 

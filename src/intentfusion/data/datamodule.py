@@ -15,6 +15,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from intentfusion.data.alignment import align_labels, continuation_map, word_spans
 from intentfusion.data.batching import (
     IndexDataset,
     LengthGroupedBatchSampler,
@@ -22,7 +23,7 @@ from intentfusion.data.batching import (
     ResumableDataLoader,
     pad_batch,
 )
-from intentfusion.data.encoding import encode_texts
+from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import DataError  # re-exported: `from intentfusion.data.datamodule import DataError`
@@ -30,6 +31,7 @@ from intentfusion.models.backbone import load_tokenizer, resolve_backbone
 from intentfusion.types import IGNORE_INDEX, Records
 
 Source = Callable[[], dict[str, Records]]
+TASK_TYPES = ("sequence", "token")  # utterance labels | one BIO tag per whitespace word
 SINGLE_SOURCE = "data"  # the name of the one source of a `source=` datamodule
 _NAME = re.compile(r"^[^./\s]+$")  # source / slice names become metric-key segments: no dots, slashes, spaces
 
@@ -72,7 +74,7 @@ class Collator:
         batch = {
             "input_ids": input_ids,
             "attention_mask": mask,
-            "labels": {task: column[idx] for task, column in self.split.labels.items()},
+            "labels": {task: _rows(column, idx, input_ids.shape[1]) for task, column in self.split.labels.items()},
             "idx": idx,
             "split": self.split.name,
         }
@@ -129,12 +131,20 @@ class MultiTaskDataModule(L.LightningDataModule):
         slices: Mapping[str, Mapping[str, Any]] | None = None,
         class_weights: Mapping[str, Any] | None = None,
         weighted_sampling: str | Mapping[str, Any] | None = None,
+        task_types: Mapping[str, str] | None = None,
+        label_all_subwords: bool = False,
     ) -> None:
         super().__init__()
         if (source is None) == (not sources):
             raise DataError("data: give either `source` (one data source) or `sources` ({name: source}), not both")
         self.source, self.sources, self.tasks = source, dict(sources or {}), list(tasks)
         self.source_names = list(self.sources) or [SINGLE_SOURCE]
+        self.task_types = {t: str((task_types or {}).get(t, "sequence")) for t in self.tasks}
+        bad = {t: k for t, k in self.task_types.items() if k not in TASK_TYPES}
+        if bad:
+            raise DataError("tasks.types", f"{bad}", f"each task's type among {list(TASK_TYPES)}")
+        self.label_all_subwords = bool(label_all_subwords)
+        self.truncated_words: dict[str, dict[str, int]] = {}  # split -> token task -> words cut by max_length
         self.backbone, self.cache_dir = backbone, cache_dir
         self.max_length, self.batch_size, self.eval_batch_size = max_length, batch_size, eval_batch_size
         self.num_workers, self.length_grouping, self.seed = num_workers, length_grouping, seed
@@ -193,6 +203,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             raise DataError(
                 f"data.weighted_sampling: {spec!r}; expected a task name or {{task, alpha, k}}, tasks: {self.tasks}"
             )
+        if self.task_types[task] != "sequence":
+            raise DataError("data.weighted_sampling", f"task '{task}' is a token task", "a sequence task")
         try:
             return task, class_weight_options(options or True, "data.weighted_sampling")
         except ValueError as e:
@@ -205,7 +217,7 @@ class MultiTaskDataModule(L.LightningDataModule):
             return
         records, origin = self._load()
         if self.label_names is None:
-            self.label_names = {t: sorted({r[t] for r in records["train"] if r.get(t) is not None}) for t in self.tasks}
+            self.label_names = {t: self._label_set(records, t) for t in self.tasks}
         self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir, corpus=tiny_backbone_corpus))
         for name, recs in records.items():
             self.splits[name] = self._encode(name, recs, origin[name])
@@ -258,10 +270,13 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     def _encode(self, name: str, recs: Records, origin: list[int]) -> EncodedSplit:
         texts = [str(r["text"]) for r in recs]
-        enc, truncated = encode_texts(self.tokenizer, texts, self.max_length)
-        is_truncated = torch.as_tensor(truncated, dtype=torch.bool)
+        token_tasks = [t for t in self.tasks if self.task_types[t] == "token"]
+        encoded = encode_texts(self.tokenizer, texts, self.max_length, offsets=bool(token_tasks))
+        enc, is_truncated = encoded.ids, torch.as_tensor(encoded.truncated, dtype=torch.bool)
         labels = {}
-        for task in self.tasks:
+        for task in token_tasks:
+            labels[task] = self._token_labels(name, task, texts, recs, encoded)
+        for task in [t for t in self.tasks if self.task_types[t] == "sequence"]:
             index = {label: k for k, label in enumerate(self.label_names[task])}
             unseen = sorted({r[task] for r in recs if r.get(task) is not None and r[task] not in index})
             if unseen:
@@ -280,7 +295,50 @@ class MultiTaskDataModule(L.LightningDataModule):
         for slice_name, spec in self.slices.items():
             groups[slice_name] = torch.as_tensor([_matches(r, spec) for r in recs], dtype=torch.bool)
         groups = {g: members for g, members in groups.items() if bool(members.any())}
+        labels = {t: labels[t] for t in self.tasks}
         return EncodedSplit(name, texts, enc, labels, int(is_truncated.sum()), source, groups, is_truncated)
+
+    def _label_set(self, records: dict[str, Records], task: str) -> list[str]:
+        """A task's label names: the training split's, sorted. A token task: `O` first, then the training
+        split's tags, then tags that only the other splits have (ATIS has a few): never trained, they are
+        kept so that their gold spans count as misses instead of vanishing from the metrics."""
+        train = records["train"]
+        if self.task_types[task] == "sequence":
+            if any(isinstance(r.get(task), list) for r in train[:1000]):
+                raise DataError(f"tasks.types.{task}", "the labels are tag lists (one per word)",
+                                f"tasks.types: {{{task}: token}} for a token-level task")
+            return sorted({r[task] for r in train if r.get(task) is not None})
+        seen = {tag for r in train if r.get(task) is not None for tag in r[task]}
+        other = {tag for recs in records.values() for r in recs if r.get(task) is not None for tag in r[task]}
+        if other - seen:
+            print(f"[intentfusion] task '{task}': {len(other - seen)} tag(s) occur only outside 'train': "
+                  f"{sorted(other - seen)[:5]}{' ...' if len(other - seen) > 5 else ''} (never predicted)")
+        return ["O", *sorted(seen - {"O"}), *sorted(other - seen - {"O"})]
+
+    def _token_labels(self, name: str, task: str, texts: list[str], recs: Records, encoded: Encoded) -> torch.Tensor:
+        """(N, longest) subword labels of a token task: each word's tag on its first subword, -100 elsewhere."""
+        index = {label: k for k, label in enumerate(self.label_names[task])}
+        continuation = continuation_map(self.label_names[task]) if self.label_all_subwords else None
+        out = torch.full((len(recs), max((len(x) for x in encoded.ids), default=0)), IGNORE_INDEX, dtype=torch.long)
+        cut_words = 0
+        for i, (text, record) in enumerate(zip(texts, recs, strict=True)):
+            tags = record.get(task)
+            if tags is None:  # another source's example, or no annotation: no loss, no metric
+                continue
+            spans = word_spans(text)
+            if len(tags) != len(spans):
+                raise DataError(f"split '{name}', example {i}, task '{task}'",
+                                f"{len(tags)} tag(s) for {len(spans)} word(s)", "one BIO tag per whitespace word")
+            unseen = sorted({t for t in tags if t not in index})
+            if unseen:
+                raise DataError(f"split '{name}', example {i}, task '{task}'", f"tag(s) {unseen} unseen in 'train'",
+                                f"tags among {len(index)} of the training split")
+            aligned, cut = align_labels(encoded.offsets[i], spans, [index[t] for t in tags],
+                                        every_subword=self.label_all_subwords, continuation=continuation)
+            out[i, : len(aligned)] = torch.as_tensor(aligned, dtype=torch.long)
+            cut_words += cut
+        self.truncated_words.setdefault(name, {})[task] = cut_words
+        return out
 
     def _weights_for(self, task: str, options: Mapping[str, float]) -> list[float]:
         """Class weights of ``task`` from its label counts in the training split."""
@@ -342,6 +400,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         index = range(len(split)) if rows is None else rows.tolist()
         lengths = sorted(len(split.input_ids[i]) for i in index)
         labels = split.labels if rows is None else {t: column[rows] for t, column in split.labels.items()}
+        labels = {t: column[column != IGNORE_INDEX] for t, column in labels.items()}  # token tasks: per word
         truncated = split.truncated if rows is None else int(split.is_truncated[rows].sum())
         dist = {}
         for task in self.tasks:
@@ -367,6 +426,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         out: dict[str, Any] = {}
         for name, split in self.splits.items():
             out[name] = self._stats(split, None, all_tasks=True)
+            if self.truncated_words.get(name):  # token tasks: words whose every subword max_length cut
+                out[name]["truncated_words"] = dict(self.truncated_words[name])
             if self.multi_source:
                 out[name]["sources"] = {
                     s: self._stats(split, torch.nonzero(split.source == k).flatten(), all_tasks=False)
@@ -421,6 +482,11 @@ class MultiTaskDataModule(L.LightningDataModule):
             console.print(f"mixing {mixture['strategy']}{temperature} per epoch: {shares}")
         if out_dir is not None:
             Path(out_dir, "data_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+def _rows(column: torch.Tensor, idx: torch.Tensor, length: int) -> torch.Tensor:
+    """A label column's rows for a batch: (B,) for a sequence task, (B, length) subword labels for a token task."""
+    return column[idx] if column.ndim == 1 else column[idx, :length]
 
 
 def _matches(record: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:

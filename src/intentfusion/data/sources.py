@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from intentfusion.data.slots import validate_bio
 from intentfusion.data.transforms import (
     DataWarning,
     Splits,
@@ -238,6 +239,7 @@ def _load_seq(root: str, name: str) -> Splits:
                     f"{pout}:{i}: {len(tags)} BIO tag(s) for {len(tokens)} token(s) in {pin}:{i}; "
                     f"expected one tag per token"
                 )
+            validate_bio(tags, f"{pout}:{i}")
             recs.append(
                 {
                     "text": " ".join(tokens),
@@ -255,14 +257,16 @@ def load_snips(root: str, unknown_labels: str = "mask") -> Splits:
     """SNIPS (Goo et al. 2018 split): 7 intents + BIO slot tags; ``valid`` becomes ``val``.
 
     Records: ``text`` (tokens joined by a space), ``intent``, ``tokens`` and ``slots`` (one BIO tag per
-    token). ``unknown_labels`` handles val/test intents unseen in train (`resolve_unseen_labels`; SNIPS has
-    none). Slot tags are not checked against the training tags.
+    token, from ``seq.out``; checked with `validate_bio`). ``unknown_labels`` handles val/test intents unseen in
+    train (`resolve_unseen_labels`; SNIPS has none). Slot tags are not checked against the training tags.
     """
     return resolve_unseen_labels(_load_seq(root, "snips"), ["intent"], unknown_labels, where="snips")
 
 
 def load_atis(root: str, multi_intent: str = "first", unknown_labels: str = "mask") -> Splits:
     """ATIS (Goo et al. 2018 split): intents + BIO slot tags; ``valid`` becomes ``val``.
+
+    Records as in `load_snips` (``text``, ``intent``, ``tokens``, ``slots``).
 
     Multi-intent labels ``a#b``: ``first`` keeps ``a``; ``join`` keeps ``a#b`` as a class of its own;
     ``drop`` removes those examples (counted in a `DataWarning`). ``unknown_labels`` handles val/test

@@ -1,4 +1,10 @@
-"""`load_table`: the user's own labelled texts from CSV / TSV / JSONL files."""
+"""`load_table`: the user's own labelled texts from CSV / TSV / JSONL files.
+
+Sequence tasks (``label_columns``) hold one label a row; token tasks (``token_columns``, e.g. slot filling) hold
+one BIO tag per whitespace-separated word of the text (see `intentfusion.data.slots`), given either as ``tags``
+(space-separated tags; in JSONL also a list of strings) or as ``spans`` (a JSON list of ``{start, end, label}``
+character spans; in JSONL also a list), converted with `spans_to_bio`.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +14,27 @@ import json
 import random
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intentfusion.data.slots import check_tags, spans_to_bio
 from intentfusion.data.sources import read_lines, read_text, require
 from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unseen_labels
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
 
-__all__ = ["TABLE_FORMATS", "read_table", "load_table"]
+__all__ = ["TABLE_FORMATS", "TOKEN_FORMATS", "read_table", "load_table"]
 
 Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
 
 TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 JSONL_ROW = "one JSON object per line"
 TABLE_LAYOUT = "a CSV/TSV file with a header row, or a JSONL file with one JSON object per line"
+TOKEN_FORMATS: tuple[str, ...] = ("tags", "spans")
+TAGS_CELL = "space-separated BIO tags, one per word of the text (in JSONL also a list of tag strings)"
+SPANS_CELL = 'a JSON list of {"start": int, "end": int, "label": str} (in JSONL also a list)'
+TOKENS_CELL = "space-separated tokens (in JSONL also a list of strings without whitespace)"
 
 
 def _format(path: Path, format: str) -> str:
@@ -109,18 +121,73 @@ def _label(value: Any, path: Path, line: int, column: str) -> str | None:
     return value or None  # an empty cell is a missing label (masked for that task)
 
 
+@dataclass(frozen=True)
+class TokenTasks:
+    """How `load_table` reads token tasks: ``{task: column}``, the cell format, the tokens column, repair."""
+
+    columns: dict[str, str] = field(default_factory=dict)
+    format: str = "tags"
+    tokens_column: str | None = None
+    repair: bool = False
+
+
+def _tokens(value: Any, where: str) -> list[str]:
+    """The tokens of a tokens cell: a space-separated string, or (JSONL) a list of strings without whitespace."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split()
+    ok = isinstance(value, list) and all(isinstance(t, str) and t and t.split() == [t] for t in value)
+    if not ok:
+        raise DataSourceError(where, f"tokens {str(value)[:80]}", TOKENS_CELL)
+    return list(value)
+
+
+def _token_label(value: Any, text: str, where: str, spec: TokenTasks) -> list[str] | None:
+    """BIO tags (one per word of ``text``) from a tags or spans cell; None for an empty cell / null / absent key."""
+    if value is None or (isinstance(value, str) and not value.strip()) or not text.strip():
+        return None  # no annotation (or no text: the example is dropped)
+    if spec.format == "tags":
+        if isinstance(value, str):
+            tags = value.split()
+        elif isinstance(value, list) and all(isinstance(t, str) for t in value):
+            tags = value
+        else:
+            raise DataSourceError(where, f"a JSON {type(value).__name__} {str(value)[:60]}", TAGS_CELL)
+        return check_tags(text, tags, where, spec.repair)
+    spans = value
+    if isinstance(value, str):
+        try:
+            spans = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise DataSourceError(where, f"invalid JSON ({e.msg}) {value[:60]!r}", SPANS_CELL) from None
+    if not isinstance(spans, list):
+        raise DataSourceError(where, f"a JSON {type(spans).__name__} {str(spans)[:60]}", SPANS_CELL)
+    return spans_to_bio(text, spans, where, spec.repair)
+
+
 def _records(
-    path: str, text_column: str, columns: dict[str, str] | None, format: str, name: str
+    path: str,
+    text_column: str,
+    columns: dict[str, str] | None,
+    format: str,
+    name: str,
+    tokens: TokenTasks | None = None,
 ) -> tuple[dict[str, str], Records]:
     p = Path(path)
+    tokens = tokens or TokenTasks()
     present, rows = read_table(p, format)
+    tokens_col = tokens.tokens_column
     if columns is None:
-        columns = {c: c for c in present if c != text_column}
-    if not columns:
+        taken = {text_column, tokens_col, *tokens.columns.values()}
+        columns = {c: c for c in present if c not in taken}
+    if not columns and not tokens.columns:
         raise DataSourceError(
             f"{p}: no label column besides '{text_column}' (columns present: {present}); expected one column per task"
         )
-    wanted = {"text_column": text_column, **{f"label_columns.{task}": col for task, col in columns.items()}}
+    wanted = {"tokens_column": tokens_col} if tokens_col is not None else {"text_column": text_column}
+    wanted.update({f"label_columns.{task}": col for task, col in columns.items()})
+    wanted.update({f"token_columns.{task}": col for task, col in tokens.columns.items()})
     for option, col in wanted.items():
         if col not in present:
             raise DataSourceError(
@@ -128,12 +195,21 @@ def _records(
             )
     out: Records = []
     for line, row in rows:
-        text = row.get(text_column)
+        if tokens_col is not None:
+            text: Any = " ".join(_tokens(row.get(tokens_col), f"{p}:{line}: column '{tokens_col}'"))
+        else:
+            text = row.get(text_column)
         if isinstance(text, (list, dict)):
             kind = type(text).__name__
             raise DataSourceError(f"{p}:{line}: column '{text_column}' holds a JSON {kind}; expected text")
         rec: dict[str, Any] = {"text": "" if text is None else str(text)}
         rec.update({task: _label(row.get(col), p, line, col) for task, col in columns.items()})
+        rec.update(
+            {
+                task: _token_label(row.get(col), rec["text"], f"{p}:{line}: column '{col}'", tokens)
+                for task, col in tokens.columns.items()
+            }
+        )
         rec["source"] = name
         out.append(rec)
     return columns, clean_texts(out, str(p))
@@ -151,19 +227,23 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return fr  # type: ignore[return-value]
 
 
-def _carve(records: Records, size: int, key: str, seed: int, where: str) -> tuple[Records, Records]:
-    """Split ``size`` records off ``records``, stratified by ``key`` (random if stratifying is impossible)."""
+def _carve(records: Records, size: int, key: str | None, seed: int, where: str) -> tuple[Records, Records]:
+    """Split ``size`` records off ``records``, stratified by ``key`` (random if stratifying is impossible or
+    ``key`` is None: no sequence task)."""
     from sklearn.model_selection import train_test_split
 
-    strata = [str(r.get(key)) for r in records]
-    try:
-        rest, part = train_test_split(records, test_size=size, stratify=strata, random_state=seed)
-    except ValueError as e:
-        warnings.warn(f"{where}: cannot stratify by '{key}' ({e}); splitting at random", DataWarning, stacklevel=3)
-        order = list(range(len(records)))
-        random.Random(seed).shuffle(order)
-        part = [records[i] for i in sorted(order[:size])]
-        rest = [records[i] for i in sorted(order[size:])]
+    if key is not None:
+        strata = [str(r.get(key)) for r in records]
+        try:
+            rest, part = train_test_split(records, test_size=size, stratify=strata, random_state=seed)
+            return rest, part
+        except ValueError as e:
+            message = f"{where}: cannot stratify by '{key}' ({e}); splitting at random"
+            warnings.warn(message, DataWarning, stacklevel=3)
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    part = [records[i] for i in sorted(order[:size])]
+    rest = [records[i] for i in sorted(order[size:])]
     return rest, part
 
 
@@ -179,6 +259,10 @@ def load_table(
     unknown_labels: str = "error",
     format: str = "auto",
     name: str | None = None,
+    token_columns: dict[str, str] | list[str] | None = None,
+    token_format: str = "tags",
+    tokens_column: str | None = None,
+    bio_repair: bool = False,
 ) -> dict[str, Records]:
     """Labelled texts from CSV/TSV/JSONL files (``format`` auto = by extension; ``.csv .tsv .jsonl .ndjson``).
 
@@ -192,22 +276,43 @@ def load_table(
     examples), ``mask`` (missing label for that task only), ``unknown`` (become the string ``"unknown"``:
     only accepted when train has an ``unknown`` class of its own, e.g. a catch-all class). Records carry
     ``source`` = ``name`` (default: the train file's stem).
+
+    Token tasks: ``token_columns`` maps task names to columns (or lists same-named columns; those columns are
+    never taken as sequence tasks). Their label is a list of BIO tags, one per ``text.split()`` word, or None
+    for an empty cell / null / absent key. ``token_format``: ``tags`` (space-separated tags, in JSONL also a
+    list) or ``spans`` (a JSON list of ``{start, end, label}`` character offsets into the text, in JSONL also a
+    list; a word inside a span is one that overlaps it). ``tokens_column``: the text is that column's tokens
+    (space-separated, in JSONL also a list) joined by single spaces, and ``text_column`` is not read.
+    ``bio_repair``: an ``I-x`` without ``B-x`` becomes ``B-x`` and a span that cuts a word is snapped to the
+    words it overlaps, instead of an error. Splits are never stratified by a token task; with token tasks only,
+    carved splits are random.
     """
     name = name or Path(train).stem
     columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
-    columns, train_recs = _records(train, text_column, columns, format, name)
+    token_cols = {c: c for c in token_columns} if isinstance(token_columns, (list, tuple)) else token_columns
+    if token_format not in TOKEN_FORMATS:
+        raise DataSourceError(f"token_format={token_format!r}; expected one of {list(TOKEN_FORMATS)}")
+    both = sorted(set(columns or {}) & set(token_cols or {}))
+    if both:
+        raise DataSourceError(
+            f"task(s) {both} in both label_columns and token_columns; expected each task in one of them"
+        )
+    tokens = TokenTasks(dict(token_cols or {}), token_format, tokens_column, bool(bio_repair))
+    columns, train_recs = _records(train, text_column, columns, format, name, tokens)
     if not train_recs:
-        raise DataSourceError(f"{train}: no example with a non-empty '{text_column}'; expected rows of text")
+        text_col = tokens_column if tokens_column is not None else text_column
+        raise DataSourceError(f"{train}: no example with a non-empty '{text_col}'; expected rows of text")
     splits: dict[str, Records] = {"train": train_recs}
     for split, path in (("val", val), ("test", test)):
         if path is not None:
-            splits[split] = _records(path, text_column, columns, format, name)[1]
+            splits[split] = _records(path, text_column, columns, format, name, tokens)[1]
     missing = [s for s in ("val", "test") if s not in splits]
     if missing:
         fr = dict(zip(("train", "val", "test"), _check_fractions(fractions), strict=True))
-        key = split_by or next(iter(columns))
-        if key not in columns:
-            raise DataSourceError(f"split_by='{key}' is not a task; tasks: {list(columns)}")
+        key = split_by or next(iter(columns), None)
+        if key is not None and key not in columns:
+            kind = "a token task" if key in tokens.columns else "not a task"
+            raise DataSourceError(f"split_by='{key}' is {kind}; expected a sequence task: {list(columns)}")
         n = len(train_recs)
         sizes = {s: round(fr[s] * n) for s in missing if fr[s] > 0}
         if "val" in missing and not sizes.get("val"):

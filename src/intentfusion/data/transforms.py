@@ -205,8 +205,8 @@ def _noised(record: dict[str, Any], text: str) -> dict[str, Any]:
     if text == record["text"]:
         return dict(record)
     out = {**record, "text": text}
-    for key in TOKEN_ALIGNED_KEYS:  # token-level labels no longer line up with a noised text: mark missing
-        if key in out:
+    for key, value in record.items():  # word-aligned labels (tokens, BIO tags) no longer fit a noised text
+        if key in TOKEN_ALIGNED_KEYS or isinstance(value, list):
             out[key] = None
     return out
 

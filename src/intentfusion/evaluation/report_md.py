@@ -28,11 +28,27 @@ def headline_table(task: str, splits: dict[str, Any]) -> list[str]:
     return [f"### {task}", "", *_table(header, rows)]
 
 
+def token_tables(task: str, splits: dict[str, Any]) -> list[str]:
+    """A token task: span precision / recall / F1 and token accuracy per split, and the test split per slot type."""
+    lines = [f"### {task} (token task: spans, seqeval strict IOB2)", ""]
+    rows = [[s, r["precision"], r["recall"], r["f1"], r["token_acc"], r["utterances"]] for s, r in splits.items()]
+    lines += _table(["split", "precision", "recall", "F1", "token acc", "utterances"], rows)
+    test = splits.get("test")
+    if test:
+        per_type = sorted(test["per_type"].items(), key=lambda kv: -kv[1]["support"])
+        rows = [[name, r["precision"], r["recall"], r["f1"], r["support"]] for name, r in per_type]
+        lines += [f"Per slot type (test, {len(rows)} types):", ""]
+        lines += _table(["slot type", "precision", "recall", "F1", "support"], rows)
+    return lines
+
+
 def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, Any] | None = None) -> str:
     """The whole report as Markdown."""
     lines = ["# Evaluation report", "", f"Checkpoint: `{checkpoint}`", ""]
     for task, per_task in suite["tasks"].items():
         lines += headline_table(task, per_task["splits"])
+    for task, per_task in suite.get("token_tasks", {}).items():
+        lines += token_tables(task, per_task["splits"])
     lines += ["## Calibration (test; temperature fitted on validation)", ""]
     rows = []
     for task, per_task in suite["tasks"].items():

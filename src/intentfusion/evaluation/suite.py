@@ -10,11 +10,12 @@ clean-vs-noisy robustness gap.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from intentfusion.evaluation.business import routing_cost, threshold_fallback_sweep
 from intentfusion.evaluation.calibration import (
@@ -25,6 +26,7 @@ from intentfusion.evaluation.calibration import (
 )
 from intentfusion.evaluation.metrics import task_report
 from intentfusion.evaluation.oos import apply_threshold, choose_oos_threshold, oos_metrics, oos_threshold_curve
+from intentfusion.evaluation.span_metrics import span_report
 from intentfusion.phases.artifacts import save_confusion_matrices
 from intentfusion.types import IGNORE_INDEX
 
@@ -47,9 +49,18 @@ def collect_outputs(model: torch.nn.Module, loader: Iterable[dict[str, Any]], fo
         order.append(batch["idx"])
     perm = torch.argsort(torch.cat(order))
     return {
-        "logits": {task: torch.cat(parts)[perm] for task, parts in logits.items()},
-        "labels": {task: torch.cat(parts)[perm] for task, parts in labels.items()},
+        "logits": {task: _cat_padded(parts, 0.0)[perm] for task, parts in logits.items()},
+        "labels": {task: _cat_padded(parts, IGNORE_INDEX)[perm] for task, parts in labels.items()},
     }
+
+
+def _cat_padded(parts: list[torch.Tensor], fill: float) -> torch.Tensor:
+    """Batches concatenated; per-token outputs (B, T, ...) of different lengths T right-padded with `fill`."""
+    if parts[0].ndim < 2 or (parts[0].ndim == 2 and parts[0].dtype.is_floating_point):  # (B,) or (B, C)
+        return torch.cat(parts)
+    longest = max(p.shape[1] for p in parts)
+    return torch.cat([nn.functional.pad(p, [0, 0] * (p.ndim - 2) + [0, longest - p.shape[1]], value=fill)
+                      for p in parts])
 
 
 def _task_column(outputs: SplitOutputs, task: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,17 +73,24 @@ def evaluate_model(
     train_labels: dict[str, torch.Tensor],
     out_dir: Path,
     options: dict[str, Any],
-    task_types: dict[str, str] | None = None,
+    heads: Mapping[str, torch.nn.Module] | None = None,
 ) -> dict[str, Any]:
     """Every metric of the suite from per-split outputs; writes PNGs under `out_dir` and returns the numbers.
 
-    The classification report, calibration and the task-specific sections cover the `sequence` tasks;
-    tasks of other types (`task_types`) are left to their own reports.
+    The classification report, calibration and the task-specific sections cover the `sequence` tasks; a token
+    task (a `heads[task]` of type `token`) gets its span report per split under `token_tasks`, decoded by its
+    head (Viterbi with a CRF).
     """
-    types = {t: (task_types or {}).get(t, "sequence") for t in label_names}
+    heads = dict(heads or {})
+    types = {t: getattr(heads.get(t), "task_type", "sequence") for t in label_names}
+    results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
+    token = {t: names for t, names in label_names.items() if types[t] == "token"}
+    if token:
+        results["token_tasks"] = {
+            t: {"splits": _span_reports(outputs, t, names, heads[t])} for t, names in token.items()
+        }
     label_names = {t: names for t, names in label_names.items() if types[t] == "sequence"}
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
     for task, names in label_names.items():
         per_task: dict[str, Any] = {"splits": {}}
         if "val" in outputs and (outputs["val"]["labels"][task] != IGNORE_INDEX).any():
@@ -104,6 +122,19 @@ def evaluate_model(
         results["tasks"][task] = per_task
     _task_specific(results, outputs, label_names, out_dir, options)
     return results
+
+
+@torch.inference_mode()
+def _span_reports(outputs: dict[str, SplitOutputs], task: str, names: list[str], head: torch.nn.Module
+                  ) -> dict[str, Any]:
+    """`span_report` of a token task on every split that labels it (validation included)."""
+    reports = {}
+    for split, split_out in outputs.items():
+        logits, gold = _task_column(split_out, task)
+        keep = gold != IGNORE_INDEX
+        if bool(keep.any()):
+            reports[split] = span_report(head.predict(logits, keep), gold, names)
+    return reports
 
 
 def _task_specific(

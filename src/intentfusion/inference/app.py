@@ -90,6 +90,7 @@ def create_app(predictor: Predictor, *, max_body_bytes: int = 256 * 1024, max_te
     meta = {
         "tasks": predictor.tasks,
         "label_names": predictor.label_names,
+        "task_types": predictor.task_types,
         "examples": EXAMPLES if examples is None else examples,
         "limits": {"max_body_bytes": max_body_bytes, "max_texts": max_texts},
         "fallbacks": predictor.fallbacks,

@@ -99,6 +99,7 @@ def load_checkpoint_net(
         pooling=backbone.get("pooling", "mean"),
         bilstm=hp.get("bilstm"),
         fusion_pairs=(hp.get("fusion") or {}).get("pairs"),
+        token_head=hp.get("token_head"),
     )
     net.bilstm_active, net.fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
     weights = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")

@@ -7,6 +7,9 @@
     predictor.predict(["where is my parcel??", "CANCEL MY ACCOUNT NOW"])
     # [{"predictions": {"intent": {"label": "order_status", "confidence": 0.93}, ...}, "flags": []}, ...]
     predictor.predict_one("hola, no puedo entrar en mi cuenta", return_distribution=True)
+    # a model with a token task (`tasks.types: {slots: token}`) also gives its entities:
+    # {"predictions": {"intent": {...}}, "entities": {"slots": [{"label": "city", "text": "new york",
+    #   "start": 16, "end": 24, "confidence": 0.91}]}, "flags": []}
 
 What it guarantees
 ------------------
@@ -16,7 +19,18 @@ What it guarantees
   that training runs, same weights) under the training run's precision (`precision="auto"`: bf16
   autocast for a `bf16-mixed` run, else float32; but float32 on a device that only emulates bf16, where it is
   several times faster; an explicit `precision="bf16"` there runs bf16 and warns). Each task's head type
-  decodes its logits (`sequence`: the argmax label).
+  decodes its logits (`sequence`: the argmax label; `token`: entities, below).
+* **Entities (token tasks).** A model with token-level tasks adds `"entities": {task: [{"label", "text",
+  "start", "end", "confidence"}, ...]}` to every result (sorted by `start`; `[]` for an empty text), and
+  `"predictions"` holds the sequence tasks only. Each whitespace word takes the tag predicted on its first
+  subword (as in training; a CRF head's Viterbi path over the words, the ONNX runtimes included, which read
+  its transitions from `heads.safetensors`), BIO tags become spans (`TokenHead.decode_text`, lenient like
+  `bio_to_spans(..., repair=True)`: an `I-x` after `O` starts an entity), and `confidence` is the lowest
+  calibrated probability of the predicted tag over the entity's words. `start` / `end` are character offsets
+  into the text as sent, `text[start:end] == entity["text"]`; when control characters were removed (flag
+  `control_characters_removed`) the spans are found in the cleaned text and mapped back onto the text as sent,
+  so an entity's text then includes the removed characters that lay inside it. Words past the token budget
+  (flag `truncated`) are in no entity. Sequence-task results are unchanged; fallbacks apply to sequence tasks.
 * **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
   next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
 * **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
@@ -37,15 +51,18 @@ What it guarantees
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from intentfusion.data.alignment import subword_to_word, word_spans
 from intentfusion.data.batching import pad_batch
-from intentfusion.data.encoding import encode_texts
+from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.errors import CheckpointNotFoundError, ConfigError
 from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
@@ -77,6 +94,38 @@ def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, c
     return TorchRunner(net, device, autocast_dtype(precision, device), compile=compile), precision
 
 
+def token_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module]:
+    """An export's token heads (with their weights: a CRF's transitions), for decoding what an ONNX runtime
+    computed; {} without token tasks."""
+    types = config.get("task_types") or {}
+    tasks = [t for t in config["label_names"] if types.get(t) == "token"]
+    if not tasks:
+        return {}
+    from safetensors.torch import load_file
+
+    hidden = int(json.loads((directory / "encoder" / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+    parts = load_file(str(directory / "heads.safetensors"))
+    heads = {}
+    for task in tasks:
+        head = head_type(task, "token")(config["label_names"][task], hidden, 0.0, **(config.get("token_head") or {}))
+        prefix = f"heads.{task}."
+        head.load_state_dict({k.removeprefix(prefix): v for k, v in parts.items() if k.startswith(prefix)})
+        heads[task] = head.eval()
+    return heads
+
+
+def _positions(text: str, cleaned: str) -> list[int]:
+    """The index in `text` of each character of `cleaned`, which is `text` with some control characters removed
+    (a removed character never equals a kept one, so the first match is the character itself)."""
+    out, j = [], 0
+    for char in cleaned:
+        while text[j] != char:
+            j += 1
+        out.append(j)
+        j += 1
+    return out
+
+
 # --------------------------------------------------------------------------------------------- predictor
 
 
@@ -96,17 +145,28 @@ class Predictor:
         batch_size: int = 64,
         max_chars: int | None = None,
         info: dict[str, Any] | None = None,
+        heads: Mapping[str, nn.Module] | None = None,
     ) -> None:
+        """`heads`: the network's head modules (`net.heads`), whose `decode_text` decodes the token tasks (a CRF
+        head needs its transitions); a token task without one decodes with a plain `TokenHead` (argmax)."""
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.runner, self.tokenizer = runner, tokenizer
         self.label_names = {t: list(n) for t, n in label_names.items()}
         self.tasks = list(self.label_names)
         self.heads = {t: head_type(t, (task_types or {}).get(t, "sequence")) for t in self.tasks}
+        self.task_types = {t: head.task_type for t, head in self.heads.items()}
+        self.token_tasks = [t for t, kind in self.task_types.items() if kind == "token"]
+        self.sequence_tasks = [t for t in self.tasks if t not in self.token_tasks]
+        given = dict(heads or {})
+        self.decoders = {t: given[t] if t in given else self.heads[t](self.label_names[t], 1) for t in self.token_tasks}
         self.max_length, self.batch_size = int(max_length), int(batch_size)
         self.max_chars = int(max_chars) if max_chars else max(1024, 32 * self.max_length)
         self.temperatures = {t: float((temperatures or {}).get(t, 1.0)) for t in self.tasks}
         self.fallbacks = check_fallbacks(fallbacks, self.label_names)
+        if any(t in self.token_tasks for t in self.fallbacks):
+            raise ValueError(f"fallbacks: {sorted(set(self.fallbacks) & set(self.token_tasks))} are token tasks; "
+                             f"fallbacks apply to the sequence tasks {self.sequence_tasks}")
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_id = int(pad) if pad is not None else 0
         self.info = {"tasks": self.tasks, "max_length": self.max_length, **(info or {})}
@@ -133,7 +193,7 @@ class Predictor:
                 "compiled": compile, "backbone": meta["backbone"].get("name_or_path")}
         return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"], task_types=net.task_types,
                    temperatures=meta["temperatures"], fallbacks=fallbacks, batch_size=batch_size,
-                   max_chars=max_chars, info=info)
+                   max_chars=max_chars, info=info, heads=net.heads)
 
     @classmethod
     def from_export(
@@ -165,6 +225,7 @@ class Predictor:
             raise ConfigError("compile", f"compile=True with runtime={runtime!r}", "runtime=torch")
         label_names, tasks = config["label_names"], list(config["label_names"])
         tokenizer = load_tokenizer(str(directory / "encoder"))
+        heads: Mapping[str, nn.Module] | None = None
         if runtime == "torch":
             from safetensors.torch import load_file
 
@@ -173,26 +234,37 @@ class Predictor:
             net = MultiTaskNet.from_parts_config(encoder, label_names, config)
             net.load_parts(load_file(str(directory / "heads.safetensors")), f"{directory}/heads.safetensors")
             runner, precision = torch_runner(net, precision, config.get("precision", "32"), device, compile)
+            heads = net.heads
         else:
             onnx_path = directory / ONNX_FILES[runtime]
             if not onnx_path.is_file():
                 flag = "onnx=true" if runtime == "onnx" else "onnx=true quantize=true"
                 raise CheckpointNotFoundError(str(onnx_path), "no such file", f"an export made with {flag}")
             runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
+            heads = token_heads(directory, config)
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
                 "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],
                    task_types=config.get("task_types"), temperatures=config["temperatures"],
                    fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,
-                   batch_size=batch_size, max_chars=max_chars, info=info)
+                   batch_size=batch_size, max_chars=max_chars, info=info, heads=heads)
 
     # ----------------------------------------------------------------------------------------- encoding
     def tokenize(self, texts: Sequence[str]) -> tuple[list[list[int]], list[bool]]:
         """Token ids as the data module makes them (`encode_texts`), strings over `max_chars` cut first."""
-        return encode_texts(self.tokenizer, texts, self.max_length, self.max_chars)
+        encoded = self._encode(texts)
+        return encoded.ids, encoded.truncated
 
-    def _run(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
-        """Logits per task, (N, ...) in input order; batches of `batch_size` texts sorted by length."""
+    def _encode(self, texts: Sequence[str]) -> Encoded:
+        """`encode_texts`, with the tokens' character offsets when the model has a token task."""
+        return encode_texts(self.tokenizer, texts, self.max_length, self.max_chars, offsets=bool(self.token_tasks))
+
+    def _run(self, ids: list[list[int]]) -> dict[str, Any]:
+        """Logits per task in input order; batches of `batch_size` texts sorted by length.
+
+        Sequence tasks: one (N, C) tensor. Token tasks: a list of N tensors (T_i, C), each text's own
+        `len(ids[i])` positions (special tokens included, padding cut off).
+        """
         rows: dict[str, list[torch.Tensor | None]] = {t: [None] * len(ids) for t in self.tasks}
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # stable, like the test loader
         for start in range(0, len(ids), self.batch_size):
@@ -200,12 +272,15 @@ class Predictor:
             input_ids, mask = pad_batch([ids[i] for i in chunk], self.pad_id)
             logits = self.runner(input_ids, mask)
             for task in self.tasks:
+                token = task in self.token_tasks
                 for k, i in enumerate(chunk):
-                    rows[task][i] = logits[task][k]
-        return {t: torch.stack(r) if r else torch.empty(0, len(self.label_names[t])) for t, r in rows.items()}
+                    rows[task][i] = logits[task][k, : len(ids[i])] if token else logits[task][k]
+        return {t: list(r) if t in self.token_tasks else torch.stack(r) if r
+                else torch.empty(0, len(self.label_names[t])) for t, r in rows.items()}
 
-    def logits(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order."""
+    def logits(self, texts: Sequence[str]) -> dict[str, Any]:
+        """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order:
+        (N, C) per sequence task, a list of (T_i, C) per token task (see `_run`)."""
         cleaned = [sanitize(t)[0] for t in check_texts(texts)]
         with self._lock:
             return self._run(self.tokenize(cleaned)[0])
@@ -213,7 +288,8 @@ class Predictor:
     # ----------------------------------------------------------------------------------------- predict
     def predict(self, texts: Sequence[str], return_distribution: bool = False) -> list[dict[str, Any]]:
         """Per text: `{"predictions": {task: {"label", "confidence"[, "distribution"][, "fallback",
-        "model_label"]}}, "flags": [...]}`, in input order."""
+        "model_label"]}}, "flags": [...]}`, in input order; with token tasks also `"entities": {task: [{"label",
+        "text", "start", "end", "confidence"}]}` (sequence tasks under "predictions", see the module docstring)."""
         items = check_texts(texts)
         cleaned, flags = [], []
         for text in items:
@@ -222,21 +298,43 @@ class Predictor:
             flags.append(text_flags)
         run = [i for i, f in enumerate(flags) if EMPTY not in f]
         with self._lock:
-            ids, truncated = self.tokenize([cleaned[i] for i in run])
-            logits = self._run(ids)
+            encoded = self._encode([cleaned[i] for i in run])
+            logits = self._run(encoded.ids)
         for k, i in enumerate(run):
-            if truncated[k]:
+            if encoded.truncated[k]:
                 flags[i].append(TRUNCATED)
         decoded = {
-            t: head.decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
-            for t, head in self.heads.items()
+            t: self.heads[t].decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
+            for t in self.sequence_tasks
         }
         results: list[dict[str, Any]] = [
             {"predictions": self._empty(return_distribution), "flags": flags[i]} for i in range(len(items))
         ]
+        if self.token_tasks:
+            for result in results:
+                result["entities"] = {t: [] for t in self.token_tasks}
         for k, i in enumerate(run):
-            results[i]["predictions"] = {t: self._with_fallback(t, decoded[t][k]) for t in self.tasks}
+            results[i]["predictions"] = {t: self._with_fallback(t, decoded[t][k]) for t in self.sequence_tasks}
+            if self.token_tasks:
+                results[i]["entities"] = self._entities(items[i], cleaned[i], encoded.offsets[k],
+                                                        {t: logits[t][k] for t in self.token_tasks})
         return results
+
+    def _entities(self, text: str, cleaned: str, offsets: list[tuple[int, int]], logits: dict[str, torch.Tensor]
+                  ) -> dict[str, list[dict[str, Any]]]:
+        """Each token task's entities in `text` (as sent) from the logits of `cleaned` (as tokenized)."""
+        spans = word_spans(cleaned)
+        words = subword_to_word(offsets, spans)
+        out = {}
+        for task in self.token_tasks:
+            entities = self.decoders[task].decode_text(logits[task], words, spans, cleaned, self.temperatures[task])
+            if cleaned != text:  # control characters were removed: offsets onto the text as sent
+                where = _positions(text, cleaned)
+                for entity in entities:
+                    entity["start"], entity["end"] = where[entity["start"]], where[entity["end"] - 1] + 1
+                    entity["text"] = text[entity["start"] : entity["end"]]
+            out[task] = entities
+        return out
 
     def predict_one(self, text: str, return_distribution: bool = False) -> dict[str, Any]:
         """`predict([text])[0]`; a `TypeError` when `text` is not a str."""
@@ -257,7 +355,7 @@ class Predictor:
     def _empty(self, distribution: bool) -> dict[str, Any]:
         """The defined output for an empty text: the fallback label (or None), confidence 0."""
         out = {}
-        for task in self.tasks:
+        for task in self.sequence_tasks:
             rule = self.fallbacks.get(task)
             result: dict[str, Any] = {"label": rule["fallback"] if rule else None, "confidence": 0.0}
             if distribution:

@@ -28,7 +28,8 @@ class MultiTaskModule(L.LightningModule):
     config) are taken over at `setup` and stored in the hyperparameters (so checkpoints keep them). Batches
     carry ``labels: {task: tensor}``; each head computes its own loss and metrics. Evaluation reports
     ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several sources, or slices),
-    ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task.
+    ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task; with a token task also
+    ``<split>/exact_match``, the share of utterances whose every label (intent and every slot) is right.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class MultiTaskModule(L.LightningModule):
         cache_dir: str = ".cache",
         class_weights: dict[str, list[float]] | None = None,
         task_types: dict[str, str] | None = None,
+        token_head: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -58,6 +60,7 @@ class MultiTaskModule(L.LightningModule):
             head_dropout=head_dropout,
             bilstm=bilstm,
             fusion_pairs=(fusion or {}).get("pairs"),
+            token_head=token_head,
         )
         self.label_names = self.net.label_names
         self.tasks = self.net.tasks
@@ -206,12 +209,16 @@ class MultiTaskModule(L.LightningModule):
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss, _, _ = self.loss(logits, batch["labels"])
         self.log(f"{split}/loss", loss, batch_size=batch["input_ids"].shape[0], add_dataloader_idx=False)
+        correct = []  # per task: (labelled for it, right) per example, for the exact match
         for task, head in self.net.heads.items():
             gold = batch["labels"][task]
             keep = head.labelled(gold)
             if bool(keep.any()):  # a split without this task's labels (CLINC150's test_oos: sentiment) logs none
-                self._metrics(split, task).update(logits[task].float(), gold)
-            pred, old = head.predict(logits[task])[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
+                self._metrics(split, task).update(*head.metric_inputs(logits[task], gold))
+            decoded = head.predict(logits[task], keep)
+            right = decoded == gold if decoded.ndim == 1 else ((decoded == gold) | ~keep).all(-1)
+            correct.append((keep if keep.ndim == 1 else keep.any(-1), right))
+            pred, old = decoded[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
             gold = gold[keep].cpu()
             self.predictions[split][task] = (
                 (pred, gold) if old is None else (torch.cat([old[0], pred]), torch.cat([old[1], gold]))
@@ -219,7 +226,22 @@ class MultiTaskModule(L.LightningModule):
             for group, members in batch.get("groups", {}).items():
                 gold = batch["labels"][task][members]
                 if bool(head.labelled(gold).any()):  # a group's metric covers only its labelled examples
-                    self._metrics(f"{split}/{group}", task).update(logits[task][members].float(), gold)
+                    self._metrics(f"{split}/{group}", task).update(*head.metric_inputs(logits[task][members], gold))
+        if self.net.reads_token_states:  # joint intent + slots: all of an utterance's labels right
+            self._exact_match(split, correct)
+
+    def _exact_match(self, split: str, correct: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """`<split>/exact_match`: the share of the examples labelled for every task whose every label is right."""
+        from torchmetrics import MeanMetric
+
+        complete = torch.stack([labelled for labelled, _ in correct]).all(0)
+        if not bool(complete.any()):
+            return
+        right = torch.stack([r for _, r in correct]).all(0)[complete]
+        key = f"{split}__exact_match"
+        if key not in self.metrics:
+            self.metrics[key] = MeanMetric().to(self.device)
+        self.metrics[key].update(right.float())
 
     def on_validation_epoch_start(self) -> None:
         self.predictions.pop("val", None)
@@ -240,18 +262,24 @@ class MultiTaskModule(L.LightningModule):
         return self.metrics[key]
 
     def _log_epoch_metrics(self) -> None:
-        """Compute, log and reset every split's metrics; `<split>/score` is the mean macro-F1 over tasks.
+        """Compute, log and reset every split's metrics; `<split>/score` is the mean over tasks of each head's
+        `score_metric` (macro-F1 of a sequence task, span F1 of a token task).
 
         Group metrics (``<split>/<group>/<task>/...``) are logged too but do not enter the score.
         """
         splits: dict[str, list[float]] = {}
         for key, collection in self.metrics.items():
             split, task = key.rsplit("__", 1)
+            if task == "exact_match":
+                if collection.update_called:
+                    self.log(f"{split}/exact_match", collection.compute(), add_dataloader_idx=False)
+                collection.reset()
+                continue
             if not collection[next(iter(collection.keys()))].update_called:
                 continue
             for name, value in collection.compute().items():
                 self.log(f"{split}/{task}/{name}", value, add_dataloader_idx=False, sync_dist=False)
-                if name == "f1_macro" and "/" not in split:
+                if name == self.net.heads[task].score_metric and "/" not in split:
                     splits.setdefault(split, []).append(float(value))
             collection.reset()
         for split, values in splits.items():

@@ -35,6 +35,7 @@ class MultiTaskNet(nn.Module):
         head_dropout: dropout before each head's linear layer (training only).
         bilstm: ``{hidden_size, num_layers}`` of the BiLSTM branch.
         fusion_pairs: task pairs whose heads see each other's distribution (pairs naming absent tasks are ignored).
+        token_head: options of the token heads (`TokenHead`: ``layer``, ``lstm_size``, ``crf``).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class MultiTaskNet(nn.Module):
         head_dropout: float = 0.1,
         bilstm: dict[str, Any] | None = None,
         fusion_pairs: list[list[str]] | None = None,
+        token_head: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.label_names = {t: list(n) for t, n in label_names.items()}
@@ -58,11 +60,13 @@ class MultiTaskNet(nn.Module):
         self.pooler = Pooler(pooling)
         self.bilstm_config = {"hidden_size": 128, "num_layers": 1, **(bilstm or {})}
         self.bilstm = BiLSTMBranch(hidden, **self.bilstm_config)
-        self.heads = nn.ModuleDict(
-            {t: head_type(t, self.task_types[t])(names, hidden, head_dropout) for t, names in self.label_names.items()}
-        )
-        sequence_tasks = {t: len(n) for t, n in self.label_names.items() if self.task_types[t] == "sequence"}
-        self.fusion = LabelFusion(sequence_tasks, DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs)
+        self.token_head = dict(token_head or {})
+        self.heads = nn.ModuleDict()
+        for task, names in self.label_names.items():
+            options = self.token_head if self.task_types[task] == "token" else {}
+            self.heads[task] = head_type(task, self.task_types[task])(names, hidden, head_dropout, **options)
+        self.fusion = LabelFusion({t: len(n) for t, n in self.label_names.items()},
+                                  DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs, self.task_types)
         self.bilstm_active = False
         self.fusion_active = False
 
@@ -78,7 +82,7 @@ class MultiTaskNet(nn.Module):
     def classify(self, features: Features) -> dict[str, torch.Tensor]:
         """Logits per task from the features (+ label fusion when active)."""
         logits = {task: head(features) for task, head in self.heads.items()}
-        return self.fusion(logits) if self.fusion_active else logits
+        return self.fusion(logits, features.mask) if self.fusion_active else logits
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per task."""
@@ -95,6 +99,7 @@ class MultiTaskNet(nn.Module):
         """Everything but the encoder's weights needed to rebuild the net (an export's `intentfusion.json`)."""
         return {
             "task_types": dict(self.task_types),
+            "token_head": dict(self.token_head),
             "pooling": self.pooler.mode,
             "bilstm": dict(self.bilstm_config) if self.bilstm_active else None,
             "fusion_pairs": [list(p) for p in self.fusion.links] if self.fusion_active else None,
@@ -105,7 +110,8 @@ class MultiTaskNet(nn.Module):
                           ) -> MultiTaskNet:
         """The inverse of `parts_config` (active switches included); weights still to be loaded."""
         net = cls(encoder, label_names, task_types=config.get("task_types"), pooling=config.get("pooling", "mean"),
-                  bilstm=config.get("bilstm"), fusion_pairs=config.get("fusion_pairs"))
+                  bilstm=config.get("bilstm"), fusion_pairs=config.get("fusion_pairs"),
+                  token_head=config.get("token_head"))
         net.bilstm_active = config.get("bilstm") is not None
         net.fusion_active = config.get("fusion_pairs") is not None
         return net.eval()
@@ -149,16 +155,20 @@ def upgrade_state_dict(state: dict[str, Any], prefix: str = "") -> dict[str, Any
 
 class OnnxGraph(nn.Module):
     """`MultiTaskNet` for `torch.onnx.export`: inputs (input_ids, attention_mask), outputs the logits per task
-    as a tuple in `net.tasks` order; the BiLSTM branch runs unpacked (the exporter cannot trace packing)."""
+    as a tuple in `net.tasks` order; every LSTM (the BiLSTM branch, a `bilstm_mlp` tagging head) runs unpacked:
+    the exporter cannot trace packed sequences."""
 
     def __init__(self, net: MultiTaskNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        self.net.bilstm.packed = False
+        lstms = [m for m in self.net.modules() if hasattr(m, "packed")]  # BiLSTM branch, BiLSTM tagging heads
+        for module in lstms:
+            module.packed = False
         try:
             logits = self.net(input_ids, attention_mask)
         finally:
-            self.net.bilstm.packed = True
+            for module in lstms:
+                module.packed = True
         return tuple(logits[t] for t in self.net.tasks)

@@ -104,6 +104,7 @@ class PhaseCallback(L.Callback):
             "epochs": state.phase.epochs,
             "trainable_params": sum(p.numel() for p in module.parameters() if p.requires_grad),
             "wall_s": round(time.perf_counter() - (self._phase_started or time.perf_counter()), 1),
+            "feature_cache": _cache_status(module, state),
             **{k: round(v, 4) for k, v in sorted(metrics.items())},
         }
         self.rows = [r for r in self.rows if r["phase"] != state.label] + [row]
@@ -149,3 +150,12 @@ class PhaseCallback(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.rows = list(state_dict.get("rows", []))
         self._loaded_plan = state_dict.get("plan")
+
+
+def _cache_status(module: L.LightningModule, state: PhaseState) -> str:
+    """How the phase read the encoder: `cached` features, or `off (token task)` where a frozen phase could not."""
+    if state.unfrozen_groups or getattr(module, "bilstm_active", False):
+        return "-"
+    if module.uses_feature_cache:
+        return "cached"
+    return "off (token task)" if getattr(module.net, "reads_token_states", False) else "off"

@@ -36,7 +36,9 @@ The directory (everything a `Predictor.from_export` needs; no Hydra config, no p
 ONNX: `torch.onnx.export(dynamo=True)` (torch.export + onnxscript) exports this model with torch 2.13, the
 BiLSTM branch included (`OnnxGraph` runs it without packed sequences); the legacy TorchScript exporter works
 too (and is ~10x faster to export) but is deprecated upstream. The parity check runs both runtimes on the
-evaluation split and reports the max abs difference of the logits and the share of identical labels.
+evaluation split and reports the max abs difference of the logits and the share of identical labels; for a token
+task over each text's real token positions (its output is batch x sequence x tags, both axes dynamic), plus the
+share of texts whose decoded entities are identical (`entity_agreement`).
 
 Modules: `onnx` (ONNX export, int8 quantization), `parity` (evaluation data, accuracy, logit comparison), `card`
 (the model card), `bundle` (the `export` function writing the directory, and the command line `main`).
@@ -45,7 +47,7 @@ Modules: `onnx` (ONNX export, int8 quantization), `parity` (evaluation data, acc
 from intentfusion.inference.export.bundle import DEFAULTS, export, main
 from intentfusion.inference.export.card import find_metrics, model_card
 from intentfusion.inference.export.onnx import ExportError, export_onnx, quantize_onnx
-from intentfusion.inference.export.parity import SAMPLE_TEXTS, accuracy, compare, eval_split
+from intentfusion.inference.export.parity import SAMPLE_TEXTS, accuracy, compare, entity_agreement, eval_split
 
 __all__ = [
     "DEFAULTS",
@@ -53,6 +55,7 @@ __all__ = [
     "ExportError",
     "accuracy",
     "compare",
+    "entity_agreement",
     "eval_split",
     "export",
     "export_onnx",

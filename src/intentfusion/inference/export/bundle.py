@@ -16,7 +16,7 @@ from typing import Any
 from intentfusion.errors import CheckpointNotFoundError, exit_on_user_error
 from intentfusion.inference.export.card import find_metrics, model_card
 from intentfusion.inference.export.onnx import ExportError, export_onnx, quantize_onnx
-from intentfusion.inference.export.parity import accuracy, compare, eval_split
+from intentfusion.inference.export.parity import accuracy, compare, entity_agreement, eval_split
 from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
 from intentfusion.inference.predictor import ONNX_FILES, Predictor
 from intentfusion.inference.runners import OnnxRunner, TorchRunner
@@ -101,23 +101,31 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
             log(f"[export] ONNX ({exporter}) ...")
             config["onnx"], seconds = export_onnx(net, tokenizer, tmp / ONNX_FILES["onnx"], exporter, opset)
             common = {"max_length": meta["max_length"]}
-            common = {**common, "task_types": net.task_types}
-            torch_logits = Predictor(TorchRunner(net), tokenizer, label_names, **common).logits(texts)
-            onnx_logits = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx"], tasks), tokenizer, label_names,
-                                    **common).logits(texts)
+            common = {**common, "task_types": net.task_types, "heads": net.heads}  # heads: token decoding
+            torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)
+            onnx_predictor = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx"], tasks), tokenizer, label_names, **common)
+            torch_logits, onnx_logits = torch_predictor.logits(texts), onnx_predictor.logits(texts)
+            # token tasks: also the decoded entities, text by text
+            torch_results = torch_predictor.predict(texts) if torch_predictor.token_tasks else []
+
+            def entities(other: Predictor) -> dict[str, float] | None:
+                return entity_agreement(torch_results, other.predict(texts)) if torch_results else None
+
             report["onnx"] = {**config["onnx"], "export_seconds": seconds,
-                              "parity": compare(torch_logits, onnx_logits)}
+                              "parity": compare(torch_logits, onnx_logits, entities(onnx_predictor))}
             log(f"[export] ONNX parity: max abs logit diff {report['onnx']['parity']['max_abs_diff']:.2e}, "
-                f"identical labels {100 * report['onnx']['parity']['label_agreement']:.2f} %")
+                f"identical labels {100 * report['onnx']['parity']['label_agreement']:.2f} %"
+                + (f", identical entities {100 * report['onnx']['parity']['entity_agreement']:.2f} %"
+                   if torch_results else ""))
             if quantize:
                 log("[export] int8 quantization ...")
                 q = quantize_onnx(tmp / ONNX_FILES["onnx"], tmp / ONNX_FILES["onnx-int8"])
-                int8_logits = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx-int8"], tasks), tokenizer, label_names,
-                                        **common).logits(texts)
-                q["parity"] = compare(torch_logits, int8_logits)
+                int8_predictor = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx-int8"], tasks), tokenizer, label_names,
+                                           **common)
+                int8_logits = int8_predictor.logits(texts)
+                q["parity"] = compare(torch_logits, int8_logits, entities(int8_predictor))
                 if labels is not None:
-                    types = net.task_types
-                    fp32, int8 = accuracy(torch_logits, labels, types), accuracy(int8_logits, labels, types)
+                    fp32, int8 = accuracy(torch_logits, labels, net.heads), accuracy(int8_logits, labels, net.heads)
                     q["accuracy"] = {"fp32": fp32, "int8": int8, "delta": {t: int8[t] - fp32[t] for t in fp32}}
                     log("[export] int8 accuracy delta: "
                         + ", ".join(f"{t} {d:+.4f}" for t, d in q["accuracy"]["delta"].items()))

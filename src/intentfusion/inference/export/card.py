@@ -38,9 +38,11 @@ def _metrics_table(data: dict[str, Any], ckpt: Path) -> list[str]:
     if rows:
         lines += ["| split | task | accuracy | macro-F1 |", "|---|---|---|---|"]
         for (split, task), vals in sorted(rows.items()):
-            acc, f1 = vals.get("acc"), vals.get("f1_macro")
+            acc, f1 = vals.get("acc", vals.get("token_acc")), vals.get("f1_macro", vals.get("f1"))
             lines.append(f"| {split} | {task} | {acc:.3f} | {f1:.3f} |" if acc is not None and f1 is not None
                          else f"| {split} | {task} | {acc} | {f1} |")
+        if any("f1_macro" not in vals and "f1" in vals for vals in rows.values()):
+            lines += ["", "Token tasks: token accuracy and span F1 (seqeval, strict IOB2) in these columns."]
     if "best/val/score" in metrics:
         lines += ["", f"Best validation score (mean macro-F1 over tasks): {metrics['best/val/score']:.4f}"]
     return lines
@@ -82,7 +84,9 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
         lines += ["", "## ONNX", "",
                   f"`model.onnx` ({report['onnx']['exporter']} exporter, opset {report['onnx']['opset']}; dynamic "
                   "batch and sequence axes). Parity with PyTorch on " + report["eval_data"] + f": max abs logit "
-                  f"difference {p['max_abs_diff']:.2e}, identical labels {100 * p['label_agreement']:.2f} %."]
+                  f"difference {p['max_abs_diff']:.2e}, identical labels {100 * p['label_agreement']:.2f} %"
+                  + (f", identical entities {100 * p['entity_agreement']:.2f} % of texts" if "entity_agreement" in p
+                     else "") + "."]
     if "int8" in report:
         q = report["int8"]
         lines += ["", f"`model.int8.onnx`: {q['method']}, {q['size_mb']} MB (fp32 {q['fp32_size_mb']} MB); "

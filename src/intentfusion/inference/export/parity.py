@@ -1,12 +1,16 @@
-"""The numbers an export reports: the evaluation data, accuracy per task, and PyTorch-vs-ONNX logit agreement."""
+"""The numbers an export reports: the evaluation data, accuracy per task, and PyTorch-vs-ONNX logit agreement.
+
+Logits are `Predictor.logits` output: (N, C) per sequence task, a list of N (T_i, C) tensors (each text's real
+positions, no padding) per token task. Token tasks are compared over those real positions, and their decoded
+entities text by text (`entity_agreement`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-
-from intentfusion.models.heads import head_type
 
 # used for the parity check when the checkpoint's data cannot be rebuilt
 SAMPLE_TEXTS = [
@@ -38,28 +42,71 @@ def eval_split(config: dict | None, label_names: dict[str, list[str]], split: st
 
 
 def accuracy(
-    logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], task_types: dict[str, str]
+    logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], heads: Mapping[str, torch.nn.Module]
 ) -> dict[str, float]:
-    """Accuracy per task over the labelled targets, each task decoded by its head type."""
+    """Accuracy per task over the labelled targets (a token task: over its labelled positions), each task
+    decoded by its head."""
     out = {}
-    for task, kind in task_types.items():
-        head, gold = head_type(task, kind), labels[task]
+    for task, head in heads.items():
+        gold, scores = labels[task], logits[task]
+        if isinstance(scores, list | tuple):  # a token task's per-text (T_i, C): padded to the labels' width
+            scores = _padded(scores, gold.shape[-1])
         keep = head.labelled(gold)
         if keep.any():
-            out[task] = float((head.predict(logits[task])[keep] == gold[keep]).float().mean())
+            out[task] = float((head.predict(scores, keep)[keep] == gold[keep]).float().mean())
     return out
 
 
-def compare(reference: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Max abs logit difference and share of equal argmax labels, per task and overall."""
+def _padded(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+    """Per-text (T_i, C) logits as one zero-padded (N, width, C) tensor (`width` >= every T_i)."""
+    classes = rows[0].shape[-1] if len(rows) else 0
+    out = torch.zeros(len(rows), width, classes)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def _flat(logits: Any) -> torch.Tensor:
+    """(N, C) as is; a token task's per-text (T_i, C) list as one (sum T_i, C) tensor of its real positions."""
+    if isinstance(logits, list | tuple):
+        return torch.cat(list(logits)) if logits else torch.empty(0, 0)
+    return logits
+
+
+def compare(reference: dict[str, Any], other: dict[str, Any], entities: dict[str, float] | None = None
+            ) -> dict[str, Any]:
+    """Max abs logit difference and share of equal argmax labels (a token task: over the texts' real token
+    positions), per task and overall; with `entities` (`entity_agreement`) also each token task's share of texts
+    with the same entities, and their minimum as `entity_agreement`."""
     per_task = {}
-    for task, ref in reference.items():
+    for task, ref_logits in reference.items():
+        if isinstance(ref_logits, list | tuple):
+            lengths, others = [len(r) for r in ref_logits], [len(r) for r in other[task]]
+            if lengths != others:
+                raise ValueError(f"task {task!r}: the runtimes' token counts differ")
+        ref, oth = _flat(ref_logits), _flat(other[task])
         per_task[task] = {
-            "max_abs_diff": float((ref - other[task]).abs().max()) if len(ref) else 0.0,
-            "label_agreement": float((ref.argmax(-1) == other[task].argmax(-1)).float().mean()) if len(ref) else 1.0,
+            "max_abs_diff": float((ref - oth).abs().max()) if len(ref) else 0.0,
+            "label_agreement": float((ref.argmax(-1) == oth.argmax(-1)).float().mean()) if len(ref) else 1.0,
         }
-    return {
+    for task, share in (entities or {}).items():
+        per_task[task]["entity_agreement"] = share
+    out = {
         "max_abs_diff": max((p["max_abs_diff"] for p in per_task.values()), default=0.0),
         "label_agreement": min((p["label_agreement"] for p in per_task.values()), default=1.0),
         "tasks": per_task,
     }
+    if entities:
+        out["entity_agreement"] = min(entities.values())
+    return out
+
+
+def entity_agreement(reference: Sequence[dict[str, Any]], other: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Per token task, the share of texts whose entities (label, start, end) are the same in two runtimes'
+    `Predictor.predict` results ({} for a model without token tasks)."""
+    if not reference or "entities" not in reference[0]:
+        return {}
+    pairs = list(zip(reference, other, strict=True))
+    spans = lambda entities: [(e["label"], e["start"], e["end"]) for e in entities]  # noqa: E731
+    return {task: sum(spans(a["entities"][task]) == spans(b["entities"][task]) for a, b in pairs) / len(pairs)
+            for task in reference[0]["entities"]}
