@@ -95,3 +95,29 @@ def test_missing_checkpoint_is_a_clear_error(cfg_factory) -> None:
     cfg = cfg_factory("ckpt_path=/nonexistent/x.ckpt", name="missing", config="evaluate")
     with pytest.raises(FileNotFoundError, match="ckpt_path=/nonexistent/x.ckpt: no such checkpoint file"):
         evaluate(cfg)
+
+
+def test_a_token_task_run_reports_spans_and_its_entities_equal_the_predictors(tmp_path, cfg_factory) -> None:
+    """`train.py` on JSONL with character-span annotations (tiny backbone), evaluated: the report has the slot
+    section, and `predictions.jsonl`'s predicted entities are the Predictor's on the same texts."""
+    from intentfusion.inference import Predictor
+    from intentfusion.train import train
+
+    from .models.test_token_tasks import bookings_jsonl, jsonl_slot_overrides
+
+    data = bookings_jsonl(tmp_path / "bookings.jsonl")
+    cfg = cfg_factory(*jsonl_slot_overrides(data), "phases=full", "hparams.epochs=4", "evaluate=true", name="slots")
+    metrics = train(cfg)
+    assert {"test/slots/f1", "test/exact_match", "test/intent/acc"} <= set(metrics)
+    run = Path(cfg.paths.output_dir)
+    report = (run / "eval" / "report.md").read_text()
+    assert "### slots (token task" in report and "| city |" in report
+    lines = [json.loads(line) for line in (run / "eval" / "predictions.jsonl").read_text().splitlines()]
+    test = [row for row in lines if row["split"] == "test"]
+    predictor = Predictor.from_checkpoint(json.loads((run / "metrics.json").read_text())["checkpoint"])
+    results = predictor.predict([row["text"] for row in test])
+    for row, result in zip(test, results, strict=True):
+        assert [{k: e[k] for k in ("label", "start", "end", "text")} for e in row["entities"]["slots"]["predicted"]] \
+            == [{k: e[k] for k in ("label", "start", "end", "text")} for e in result["entities"]["slots"]]
+        assert all(row["text"][e["start"]:e["end"]] == e["text"] for e in row["entities"]["slots"]["predicted"])
+    assert any(row["entities"]["slots"]["gold"] for row in test)

@@ -12,12 +12,16 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from intentfusion.data.alignment import subword_to_word, word_spans
+from intentfusion.data.encoding import encode_texts
+from intentfusion.data.slots import bio_to_spans
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
 from intentfusion.evaluation.report_md import render_report
 from intentfusion.evaluation.suite import collect_outputs, evaluate_model, write_predictions
 from intentfusion.models.backbone import resolve_backbone
 from intentfusion.models.module import MultiTaskModule
+from intentfusion.types import IGNORE_INDEX
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb
 
@@ -84,6 +88,7 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
         outputs,
         {t: names for t, names in model.label_names.items() if task_types[t] == "sequence"},
         suite["temperatures"],
+        token_entities(model, datamodule, outputs),
     )
     dump_json(suite["temperatures"], ckpt.parent / "temperatures.json")  # the predictor picks them up
     result = {"checkpoint": str(ckpt), "metrics": dict(sorted(metrics.items())), "suite": suite}
@@ -92,6 +97,32 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     for logger in loggers:
         _log_to_wandb(logger, result, out_dir)
     return result
+
+
+def token_entities(model: MultiTaskModule, datamodule: Any, outputs: dict[str, Any]) -> dict[str, list[dict]]:
+    """Per split and text, each token task's gold and predicted entities (`{"gold": [...], "predicted": [...]}`),
+    decoded as the Predictor decodes them (`TokenHead.decode_text` over the same tokenization)."""
+    heads = {t: h for t, h in model.net.heads.items() if h.task_type == "token"}
+    out: dict[str, list[dict]] = {}
+    for split, split_out in outputs.items() if heads else ():
+        texts = datamodule.splits[split].texts
+        encoded = encode_texts(datamodule.tokenizer, texts, datamodule.max_length, offsets=True)
+        rows = []
+        for i, text in enumerate(texts):
+            spans = word_spans(text)
+            words = subword_to_word(encoded.offsets[i], spans)
+            row = {}
+            for task, head in heads.items():
+                gold = split_out["labels"][task][i]
+                tags = [head.labels[k] for k in gold[gold != IGNORE_INDEX].tolist()]
+                logits = split_out["logits"][task][i, : len(encoded.ids[i])]
+                row[task] = {
+                    "gold": bio_to_spans(text, tags + ["O"] * (len(spans) - len(tags)), repair=True) if tags else None,
+                    "predicted": head.decode_text(logits, words, spans, text),
+                }
+            rows.append(row)
+        out[split] = rows
+    return out
 
 
 def _log_to_wandb(logger: Any, result: dict[str, Any], out_dir: Path) -> None:

@@ -3,7 +3,18 @@ import re
 
 import pytest
 
-from intentfusion.data.noise import EMOJIS, EMOTIONAL_MARKERS, NOISE_OPS, NoiseTransform, noisy_copy
+from intentfusion.data.noise import (
+    EMOJIS,
+    EMOTIONAL_MARKERS,
+    FILLER_WORDS,
+    NOISE_OPS,
+    SLANG,
+    WORD_NOISE_OPS,
+    NoiseTransform,
+    noisy_copy,
+    noisy_words,
+)
+from intentfusion.data.slots import validate_bio
 
 TEXTS = [
     "Hello, please tell me where my order is, thank you.",
@@ -155,3 +166,126 @@ def test_unknown_op_raises_naming_it_and_allowed():
 def test_empty_ops_raises():
     with pytest.raises(ValueError, match="ops"):
         NoiseTransform(ops=())
+
+
+# ------------------------------------------------------------------------------------ plain-text regression
+PLAIN = [
+    "please refund my order because it never arrived",
+    "where is my package, I ordered it last week",
+    "thank you for the quick help with my account",
+    "Can you refund me? The item I received is broken.",
+    "Por favor, necesito ayuda con mi cuenta, gracias.",
+]
+
+
+def test_plain_texts_are_noised_exactly_as_before_the_word_aligned_path() -> None:
+    # literals produced by noise.py before `noisy_words` existed
+    assert noisy_copy(PLAIN, 1.0, 0) == [
+        "PLEASE REFUND MY ORRDER BECUSE IT NEVER ARRIVED",
+        "where is my package, I ordered it last week??",
+        "ty for the quick help with my account!!!",
+        "ugh, CAN U REFUND ME? THE ITEM I RECEIVED IS BROKEN.",
+        "Por favvor, necesito ayuda con mi cuneta, gracias.",
+    ]
+    assert noisy_copy(PLAIN, 1.0, 7) == [
+        "please refund my order because it never arrived 😩",
+        "where is my package, I ordered it last week!!!",
+        "thank you for the quick help wtih my account",
+        "Can u refund me? The iteem I received is broken!!!",
+        "Por favor, necesito ayuda con mi cuenta, gacias. 🤔",
+    ]
+
+
+# ------------------------------------------------------------------------------------ word-aligned noise
+SENTENCES = [
+    ("add sabrina salerno to the grime instrumentals playlist", "O B-artist I-artist O O B-playlist I-playlist O"),
+    ("book a table at 7 pm please", "O O O O B-time I-time O"),
+    ("will it snow in mt on june 13 2038", "O O B-condition O B-state O B-timeRange I-timeRange I-timeRange"),
+    ("Thanks , I really want you to play Blue Suede Shoes", "O O O O O O O O B-track I-track I-track"),
+]
+
+
+def _one_edit_apart(original: str, noisy: str) -> bool:
+    """Equal up to casing, a SLANG abbreviation, a trailing marker and one swapped/dropped/doubled letter."""
+    a, b = original.lower(), noisy.lower()
+    for marker in ("!!!", "??"):
+        b = b.removesuffix(marker) if not a.endswith(marker) else b
+    if a == b or b == SLANG.get(a):
+        return True
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long_ = sorted((a, b), key=len)
+    return len(long_) == len(short) + 1 and any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _noised_many(seeds: range = range(200)):
+    for seed in seeds:
+        rng = random.Random(seed)
+        for text, tags in SENTENCES:
+            words, slots = text.split(), tags.split()
+            position = [str(i) for i in range(len(words))]  # tags each word with its original index
+            out, realigned = noisy_words(words, {"slots": slots, "position": position}, 1.0, rng)
+            yield words, slots, out, realigned
+
+
+def test_noisy_words_keep_one_tag_per_word_for_many_seeds() -> None:
+    changed = 0
+    for words, _, out, realigned in _noised_many():
+        assert len(realigned["slots"]) == len(out) == len(realigned["position"])
+        assert all(w and not any(ch.isspace() for ch in w) for w in out)
+        assert " ".join(out).split() == out
+        changed += out != words
+    assert changed >= 0.95 * 200 * len(SENTENCES)
+
+
+def test_original_words_survive_in_order_with_their_exact_tags() -> None:
+    for words, slots, out, realigned in _noised_many():
+        kept = [i for i, pos in enumerate(realigned["position"]) if pos != "O"]
+        assert [realigned["position"][i] for i in kept] == [str(i) for i in range(len(words))]
+        assert [realigned["slots"][i] for i in kept] == slots
+        for j, i in enumerate(kept):
+            assert _one_edit_apart(words[j], out[i]), (words[j], out[i])
+
+
+def test_inserted_words_are_tagged_o_and_never_split_an_entity() -> None:
+    inserted_kinds = set()
+    for _, _, out, realigned in _noised_many():
+        validate_bio(realigned["slots"], "noisy")
+        for i, pos in enumerate(realigned["position"]):
+            if pos != "O":
+                continue
+            assert realigned["slots"][i] == "O"
+            assert i + 1 == len(out) or not realigned["slots"][i + 1].startswith("I-")
+            word = out[i].rstrip(",!?")  # a marker may be glued to the last word
+            if word in EMOJIS:
+                inserted_kinds.add("emoji")
+            elif word.lower() in ("", *EMOTIONAL_MARKERS):
+                inserted_kinds.add("marker")
+            else:
+                assert any(_one_edit_apart(f, word) for f in FILLER_WORDS), out[i]  # a filler, maybe typo'd
+                inserted_kinds.add("filler")
+    assert inserted_kinds == {"filler", "emoji", "marker"}
+
+
+def test_noisy_words_use_only_one_word_slang_and_every_op() -> None:
+    words = "thank you please tell me if you are okay".split()
+    outs = [noisy_words(words, {}, 1.0, random.Random(s), ops=("slang",))[0] for s in range(40)]
+    assert any("pls" in o and "u" in o and "r" in o and "ok" in o for o in outs)
+    assert all("ty" not in o for o in outs)  # "thank you" -> "ty" would merge two words
+    assert set(WORD_NOISE_OPS) == {*NOISE_OPS, "filler"}
+    cased = noisy_words(words, {}, 1.0, random.Random(0), ops=("casing",))[0]
+    assert cased == [w.upper() for w in words]
+
+
+def test_noisy_words_are_deterministic_and_p_zero_is_identity() -> None:
+    words, tags = SENTENCES[0][0].split(), {"slots": SENTENCES[0][1].split()}
+    assert noisy_words(words, tags, 1.0, random.Random(5)) == noisy_words(words, tags, 1.0, random.Random(5))
+    assert noisy_words(words, tags, 0.0, random.Random(5)) == (words, tags)
+
+
+def test_noisy_words_reject_tags_that_do_not_match_the_words() -> None:
+    with pytest.raises(ValueError, match=r"tags 'slots': 1 tag\(s\) for 2 word\(s\)"):
+        noisy_words(["a", "b"], {"slots": ["O"]}, 1.0, random.Random(0))
+    with pytest.raises(ValueError, match="unknown noise op 'shout'"):
+        noisy_words(["a"], {}, 1.0, random.Random(0), ops=("shout",))

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 import pytest
 
-from intentfusion.data.sources import DataSourceError
+from intentfusion.data.noise import noisy_copy
+from intentfusion.data.slots import validate_bio
+from intentfusion.data.sources import DataSourceError, load_snips
 from intentfusion.data.transforms import (
     DataWarning,
     add_noisy_split,
@@ -18,6 +22,10 @@ from intentfusion.data.transforms import (
     subsample,
     unescape_unicode,
 )
+
+from ..conftest import ROOT
+
+DATA = Path(os.environ.get("INTENTFUSION_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 TEXTS = [
     "please refund my order because it never arrived",
@@ -171,18 +179,97 @@ def test_noisy_split_p0_is_a_copy_and_custom_source(splits) -> None:
     assert out["val_noisy"] == splits["val"]
 
 
-def test_noisy_split_marks_token_level_labels_missing_when_text_changes() -> None:
-    recs = [
-        {
-            "text": "book a table for two",
-            "intent": "Book",
-            "tokens": "book a table for two".split(),
-            "slots": ["O", "O", "O", "O", "B-n"],
-        }
+def _slot_records() -> list[dict]:
+    rows = [
+        ("book a table at 7 pm", "O O O O B-time I-time"),
+        ("add sabrina salerno to the grime instrumentals playlist", "O B-artist I-artist O O B-playlist I-playlist O"),
+        ("will it snow in mt on june 13 2038", "O O B-condition O B-state O B-timeRange I-timeRange I-timeRange"),
     ]
-    out = add_noisy_split({"test": recs}, p=1.0, seed=3)["test_noisy"][0]
-    assert out["text"] != recs[0]["text"] and out["intent"] == "Book"
-    assert out["tokens"] is None and out["slots"] is None
+    return [
+        {
+            "text": text,
+            "intent": "x",
+            "tokens": text.split(),
+            "slots": tags.split(),
+            "position": [str(i) for i in range(len(tags.split()))],  # each word's original index
+        }
+        for text, tags in rows
+    ]
+
+
+def test_a_record_with_slots_keeps_one_tag_per_word_after_noise_for_many_seeds() -> None:
+    recs = _slot_records()
+    changed = 0
+    for seed in range(100):
+        for r, n in zip(recs, add_noisy_split({"test": recs}, p=1.0, seed=seed)["test_noisy"], strict=True):
+            words = n["text"].split()
+            assert n["text"] == " ".join(words) and n["tokens"] == words
+            assert len(n["slots"]) == len(words) == len(n["position"]) and n["intent"] == "x"
+            validate_bio(n["slots"], "test_noisy")
+            kept = [i for i, pos in enumerate(n["position"]) if pos != "O"]
+            assert [n["position"][i] for i in kept] == r["position"]  # original words in order, none lost
+            assert [n["slots"][i] for i in kept] == r["slots"]  # ... with exactly their tags
+            for i, pos in enumerate(n["position"]):
+                if pos == "O":  # an inserted word: tagged O, never inside an entity
+                    assert n["slots"][i] == "O"
+                    assert i + 1 == len(words) or not n["slots"][i + 1].startswith("I-")
+            changed += n["text"] != r["text"]
+    assert changed >= 0.95 * 100 * len(recs)
+    assert recs == _slot_records()  # input untouched
+
+
+def test_noisy_split_blanks_lists_that_cannot_be_kept_aligned() -> None:
+    rec = {
+        "text": "book a table for two",
+        "intent": "Book",
+        "tokens": "book a table for two".split(),
+        "slots": ["O", "O", "O", "O", "B-n"],
+        "scores": [1, 2, 3, 4, 5],  # one entry per word, but not strings: no tag for an inserted word
+        "pairs": ["a", "b"],  # not one entry per word
+    }
+    out = add_noisy_split({"test": [rec]}, p=1.0, seed=3)["test_noisy"][0]
+    assert out["text"] != rec["text"] and out["intent"] == "Book"
+    assert out["tokens"] == out["text"].split() and len(out["slots"]) == len(out["tokens"])
+    assert out["scores"] is None and out["pairs"] is None
+
+
+def test_records_without_word_labels_are_noised_exactly_as_before() -> None:
+    plain = [{"text": t, "intent": "x"} for t in TEXTS]
+    unlabelled = [{"text": "book a table for two", "intent": "x", "tokens": None, "slots": None}]
+    misaligned = [{"text": "book a table for two", "intent": "x", "slots": ["O", "B-n"]}]
+    recs = [*plain, *_slot_records(), *unlabelled, *misaligned]
+    for seed in (0, 7, 1234):
+        expected = noisy_copy([r["text"] for r in recs], 1.0, seed)  # the text-only path, unchanged
+        noisy = add_noisy_split({"test": recs}, p=1.0, seed=seed)["test_noisy"]
+        for i in [*range(len(plain)), len(recs) - 2, len(recs) - 1]:
+            assert noisy[i]["text"] == expected[i]
+        assert noisy[-2]["tokens"] is None and noisy[-2]["slots"] is None
+        assert noisy[-1]["slots"] is None  # today's behaviour: a list that does not fit the text is blanked
+
+
+def test_augmented_copies_of_slot_records_keep_their_tags_aligned() -> None:
+    recs = _slot_records() * 10
+    out = augment_train({"train": recs}, p=1.0, seed=2)["train"]
+    extra = out[len(recs) :]
+    assert len(extra) >= 0.9 * len(recs)
+    for e in extra:
+        assert e["augmented"] and len(e["slots"]) == len(e["text"].split()) == len(e["tokens"])
+        validate_bio(e["slots"], "augmented")
+
+
+def test_noisy_snips_test_split_has_every_slot_list_present_and_aligned() -> None:
+    root = DATA / "snips"
+    if not root.is_dir():
+        pytest.skip(f"benchmark data not found at {root} (set INTENTFUSION_DATA_DIR)")
+    snips = load_snips(str(root))
+    noisy = add_noisy_split(snips, p=1.0, seed=1234)["test_noisy"]
+    assert len(noisy) == len(snips["test"])
+    assert sum(n["text"] != r["text"] for n, r in zip(noisy, snips["test"], strict=True)) >= 0.95 * len(noisy)
+    for n, r in zip(noisy, snips["test"], strict=True):
+        assert n["slots"] is not None and len(n["slots"]) == len(n["text"].split()) == len(n["tokens"])
+        validate_bio(n["slots"], "snips/test_noisy")
+        assert [t for t in n["slots"] if t != "O"] == [t for t in r["slots"] if t != "O"]
+        assert n["intent"] == r["intent"]
 
 
 def test_noisy_split_missing_source_split(splits) -> None:

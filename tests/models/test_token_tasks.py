@@ -3,6 +3,7 @@ labels in batches, no slot loss for examples without slots, span F1 in the score
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -41,6 +42,30 @@ def _moods():
     """A second source: intent only (no slot annotation at all)."""
     make = lambda n: [{"text": f"please cancel order {i}", "intent": "cancel"} for i in range(n)]  # noqa: E731
     return lambda: {"train": make(16), "val": make(4), "test": make(4)}
+
+
+def bookings_jsonl(path: Path, n: int = 160) -> Path:
+    """A JSONL file of bookings with character-span `entities` (double spaces, accents), as annotation tools
+    export them."""
+    rng = random.Random(0)
+    rows = []
+    for i in range(n):
+        city, time = rng.choice(["paris", "new york", "são paulo", "berlin"]), rng.choice(["7 pm", "noon"])
+        text = f"book a table in {city}  at {time}" if i % 3 else f"cancel my booking {i}"
+        spans = [] if i % 3 == 0 else [
+            {"start": text.index(city), "end": text.index(city) + len(city), "label": "city"},
+            {"start": text.rindex(time), "end": text.rindex(time) + len(time), "label": "time"},
+        ]
+        rows.append({"text": text, "intent": "book" if i % 3 else "cancel", "entities": spans})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def jsonl_slot_overrides(path: Path) -> list[str]:
+    """Overrides that train `tasks=intent_slots` on a `bookings_jsonl` file (tiny backbone, fast)."""
+    return ["data=jsonl", f"data.source.train={path}", "tasks=intent_slots",
+            "data.source.token_columns={slots: entities}", "data.source.token_format=spans",
+            "data.source.label_columns=[intent]", "hparams.lr=3e-3", "hparams.batch_size=16", "trainer.precision=32"]
 
 
 def _dm(cache_dir: Path, **kw) -> MultiTaskDataModule:
@@ -228,3 +253,25 @@ def test_tags_only_outside_train_are_kept_at_the_end_so_their_spans_count_as_mis
     dm = _dm(cache_dir, source=rare)
     assert dm.label_names["slots"] == ["O", "B-city", "B-time", "I-city", "I-time", "B-person"]
     assert dm.summary()["test"]["labels"]["slots"]["B-person"] == 1
+
+
+@pytest.mark.parametrize("stop", ["trainer.max_epochs=1", "trainer.max_steps=21"])  # phase boundary; mid phase 2
+def test_resume_with_a_token_task_equals_the_uninterrupted_run(cfg_factory, tmp_path: Path, stop: str) -> None:
+    from intentfusion.train import train
+
+    data = bookings_jsonl(tmp_path / "bookings.jsonl")
+    common = [*jsonl_slot_overrides(data), "phases=five", "hparams.epochs=2", "trainer.deterministic=true",
+              "test=false"]
+    uninterrupted = cfg_factory(*common, name="whole")
+    whole = train(uninterrupted)
+    stopped = cfg_factory(*common, stop, name="stopped")
+    train(stopped)
+    last = Path(stopped.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = cfg_factory(*common, f"ckpt_path={last}", name="resumed")
+    metrics = train(resumed)
+    expected, got = (torch.load(Path(c.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+                     for c in (uninterrupted, resumed))
+    assert expected.keys() == got.keys() and any(k.startswith("net.heads.slots.") for k in got)
+    for key in expected:
+        assert torch.allclose(expected[key], got[key], atol=1e-6), key
+    assert metrics["val/slots/f1"] == pytest.approx(whole["val/slots/f1"], abs=1e-6)

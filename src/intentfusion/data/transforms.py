@@ -13,7 +13,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from intentfusion.data.noise import noisy_copy
+from intentfusion.data.noise import noisy_copy, noisy_words
+from intentfusion.data.slots import OUTSIDE, TAG_RE
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
 
@@ -201,45 +202,86 @@ def resolve_unseen_labels(
     return out
 
 
-def _noised(record: dict[str, Any], text: str) -> dict[str, Any]:
+def _noised(record: dict[str, Any], text: str, realigned: Mapping[str, list] | None = None) -> dict[str, Any]:
+    """``record`` with ``text``; its word-aligned fields become ``realigned[key]``, or None (missing) without one."""
     if text == record["text"]:
         return dict(record)
+    realigned = realigned or {}
     out = {**record, "text": text}
     for key, value in record.items():  # word-aligned labels (tokens, BIO tags) no longer fit a noised text
         if key in TOKEN_ALIGNED_KEYS or isinstance(value, list):
-            out[key] = None
+            out[key] = realigned.get(key)
     return out
+
+
+def _word_lists(record: dict[str, Any]) -> dict[str, list]:
+    """The record's word-aligned fields: list values with one entry per word of ``text.split()``."""
+    n_words = len(record["text"].split())
+    return {k: v for k, v in record.items() if isinstance(v, list) and n_words and len(v) == n_words}
+
+
+def _is_word_copy(key: str, values: list, words: list[str]) -> bool:
+    """Whether a word-aligned list holds the words themselves (``tokens``), not tags that merely look like them."""
+    return values == words and (key == "tokens" or not all(v == OUTSIDE or TAG_RE.match(v) for v in values))
+
+
+def _noisy_record(record: dict[str, Any], plain_text: str, p: float, rng: random.Random) -> dict[str, Any]:
+    """The noisy version of ``record``: `noisy_words` (tags kept aligned) when it has word-aligned lists.
+
+    Without such lists it gets ``plain_text`` (its `noisy_copy`). With them, the text becomes the noisy words
+    joined by single spaces; a copy of the words (``tokens``) follows them, lists of strings are realigned
+    (inserted words tagged ``O``), and any other list (one that cannot be realigned) becomes None.
+    """
+    lists = _word_lists(record)
+    if not lists:
+        return _noised(record, plain_text)
+    words = record["text"].split()
+    copies = [k for k, v in lists.items() if _is_word_copy(k, v, words)]
+    tags = {k: v for k, v in lists.items() if k not in copies and all(isinstance(t, str) for t in v)}
+    noisy, realigned = noisy_words(words, tags, p, rng)
+    if noisy == words:
+        return dict(record)
+    return _noised(record, " ".join(noisy), {**realigned, **{k: list(noisy) for k in copies}})
+
+
+def _noisy_records(records: Records, p: float, seed: int) -> Records:
+    """Each record noised by `_noisy_record`, deterministic given ``seed``.
+
+    `noisy_copy` runs over all the texts as before, so a plain record gets the same text whatever other records
+    are present; the word-aligned path draws from its own rng, seeded from ``seed``.
+    """
+    texts = noisy_copy([r["text"] for r in records], p, seed)
+    rng = random.Random(f"{seed}/word-aligned")
+    return [_noisy_record(r, t, p, rng) for r, t in zip(records, texts, strict=True)]
 
 
 def add_noisy_split(
     splits: Splits, source_split: str = "test", name: str = "test_noisy", p: float = 1.0, seed: int = 1234
 ) -> Splits:
-    """Add split ``name``: ``source_split`` with `noisy_copy` (typos/casing/slang/emoji) applied to each text.
+    """Add split ``name``: ``source_split`` with each text noised (typos/casing/slang/emoji, `noisy_copy`).
 
-    Same labels, same order, deterministic given ``seed``. Token-aligned fields (``tokens``, ``slots``) of a
-    changed text are set to None (missing), because the noise adds/removes words.
+    Same labels, same order, deterministic given ``seed``. A record with word-aligned lists (``tokens``,
+    ``slots``: one entry per word) is noised by `noisy_words`, which keeps them aligned (inserted filler words
+    tagged ``O``); a list that cannot be kept aligned is set to None (missing).
     """
     if source_split not in splits:
         raise DataSourceError(f"noisy split: source split '{source_split}' not found; splits: {sorted(splits)}")
-    records = splits[source_split]
-    texts = noisy_copy([r["text"] for r in records], p, seed)
-    return {**splits, name: [_noised(r, t) for r, t in zip(records, texts, strict=True)]}
+    return {**splits, name: _noisy_records(splits[source_split], p, seed)}
 
 
 def augment_train(splits: Splits, p: float, seed: int = 0, split: str = "train") -> Splits:
     """Append a noisy copy (marked ``"augmented": True``) of each training example that the noise changed.
 
-    Each example is noised with probability ``p`` (``noisy_copy``), so about ``p * len(train)`` copies are
-    added; ``p=0`` returns the splits unchanged.
+    Each example is noised with probability ``p`` (as in `add_noisy_split`: word-aligned labels stay aligned),
+    so about ``p * len(train)`` copies are added; ``p=0`` returns the splits unchanged.
     """
     if not p:
         return splits
     if split not in splits:
         raise DataSourceError(f"augment: split '{split}' not found; splits present: {sorted(splits)}")
     records = splits[split]
-    texts = noisy_copy([r["text"] for r in records], p, seed)
-    pairs = zip(records, texts, strict=True)
-    extra = [{**_noised(r, t), "augmented": True} for r, t in pairs if t != r["text"]]
+    pairs = zip(records, _noisy_records(records, p, seed), strict=True)
+    extra = [{**n, "augmented": True} for r, n in pairs if n["text"] != r["text"]]
     return {**splits, split: [*records, *extra]}
 
 

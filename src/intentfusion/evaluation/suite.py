@@ -227,10 +227,12 @@ def write_predictions(
     outputs: dict[str, SplitOutputs],
     label_names: dict[str, list[str]],
     temperatures: dict[str, float],
+    entities: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
     """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence.
 
-    `label_names` holds the `sequence` tasks to write."""
+    `label_names` holds the `sequence` tasks to write; `entities` (``{split: [{task: {"gold", "predicted"}}
+    per text]}``) adds each token task's gold and predicted entities to its rows."""
     tasks = list(label_names)
     with open(path, "w", encoding="utf-8") as f:
         for split, split_out in outputs.items():
@@ -245,4 +247,6 @@ def write_predictions(
                         "predicted": label_names[task][int(pred)],
                         "confidence": round(float(conf), 4),
                     }
+                if entities and split in entities:
+                    row["entities"] = entities[split][i]
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
