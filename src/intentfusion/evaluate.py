@@ -13,7 +13,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.data.alignment import subword_to_word, word_spans
-from intentfusion.data.encoding import encode_texts
 from intentfusion.data.slots import bio_to_spans
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
@@ -101,21 +100,21 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
 
 def token_entities(model: MultiTaskModule, datamodule: Any, outputs: dict[str, Any]) -> dict[str, list[dict]]:
     """Per split and text, each token task's gold and predicted entities (`{"gold": [...], "predicted": [...]}`),
-    decoded as the Predictor decodes them (`TokenHead.decode_text` over the same tokenization)."""
+    decoded as the Predictor decodes them (`TokenHead.decode_text` over the tokenization of the datamodule)."""
     heads = {t: h for t, h in model.net.heads.items() if h.task_type == "token"}
     out: dict[str, list[dict]] = {}
     for split, split_out in outputs.items() if heads else ():
-        texts = datamodule.splits[split].texts
-        encoded = encode_texts(datamodule.tokenizer, texts, datamodule.max_length, offsets=True)
+        data = datamodule.splits[split]  # tokenized once at setup, with offsets since a task is token-level
+        texts = data.texts
         rows = []
         for i, text in enumerate(texts):
             spans = word_spans(text)
-            words = subword_to_word(encoded.offsets[i], spans)
+            words = subword_to_word(data.offsets[i], spans)
             row = {}
             for task, head in heads.items():
                 gold = split_out["labels"][task][i]
                 tags = [head.labels[k] for k in gold[gold != IGNORE_INDEX].tolist()]
-                logits = split_out["logits"][task][i, : len(encoded.ids[i])]
+                logits = split_out["logits"][task][i, : len(data.input_ids[i])]
                 row[task] = {
                     "gold": bio_to_spans(text, tags + ["O"] * (len(spans) - len(tags)), repair=True) if tags else None,
                     "predicted": head.decode_text(logits, words, spans, text),

@@ -53,6 +53,7 @@ class EncodedSplit:
     source: torch.Tensor | None = None
     groups: dict[str, torch.Tensor] = field(default_factory=dict)
     is_truncated: torch.Tensor | None = None
+    offsets: list[list[tuple[int, int]]] | None = None  # tokens' character offsets, kept when a task is token-level
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -296,7 +297,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             groups[slice_name] = torch.as_tensor([_matches(r, spec) for r in recs], dtype=torch.bool)
         groups = {g: members for g, members in groups.items() if bool(members.any())}
         labels = {t: labels[t] for t in self.tasks}
-        return EncodedSplit(name, texts, enc, labels, int(is_truncated.sum()), source, groups, is_truncated)
+        return EncodedSplit(name, texts, enc, labels, int(is_truncated.sum()), source, groups, is_truncated,
+                            encoded.offsets)
 
     def _label_set(self, records: dict[str, Records], task: str) -> list[str]:
         """A task's label names: the training split's, sorted. A token task: `O` first, then the training

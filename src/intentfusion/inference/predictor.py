@@ -265,18 +265,20 @@ class Predictor:
         Sequence tasks: one (N, C) tensor. Token tasks: a list of N tensors (T_i, C), each text's own
         `len(ids[i])` positions (special tokens included, padding cut off).
         """
-        rows: dict[str, list[torch.Tensor | None]] = {t: [None] * len(ids) for t in self.tasks}
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # stable, like the test loader
-        for start in range(0, len(ids), self.batch_size):
+        n = len(ids)
+        out: dict[str, Any] = {t: torch.empty(n, len(self.label_names[t])) for t in self.sequence_tasks}
+        out.update({t: [None] * n for t in self.token_tasks})
+        order = sorted(range(n), key=lambda i: len(ids[i]))  # stable, like the test loader
+        for start in range(0, n, self.batch_size):
             chunk = order[start : start + self.batch_size]
             input_ids, mask = pad_batch([ids[i] for i in chunk], self.pad_id)
             logits = self.runner(input_ids, mask)
-            for task in self.tasks:
-                token = task in self.token_tasks
+            for task in self.sequence_tasks:
+                out[task][torch.as_tensor(chunk)] = logits[task]
+            for task in self.token_tasks:
                 for k, i in enumerate(chunk):
-                    rows[task][i] = logits[task][k, : len(ids[i])] if token else logits[task][k]
-        return {t: list(r) if t in self.token_tasks else torch.stack(r) if r
-                else torch.empty(0, len(self.label_names[t])) for t, r in rows.items()}
+                    out[task][i] = logits[task][k, : len(ids[i])]
+        return out
 
     def logits(self, texts: Sequence[str]) -> dict[str, Any]:
         """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order:
