@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -43,10 +44,13 @@ def _tiny_without_dropout(tmp_path: Path, cache_dir: Path) -> Path:
     return copy
 
 
-def test_ddp_cpu_matches_single_process_with_gradient_accumulation(tmp_path: Path, cache_dir: Path) -> None:
+@pytest.mark.parametrize("peft", ["none", "lora"])
+def test_ddp_cpu_matches_single_process_with_gradient_accumulation(peft: str, tmp_path: Path, cache_dir: Path) -> None:
     encoder = _tiny_without_dropout(tmp_path, cache_dir)
     plan = [
         f"backbone.name_or_path={encoder}",
+        f"peft={peft}",  # lora: adapters frozen in phase 1 and inactive parts give DDP unused parameters
+        *(["peft.dropout=0.0"] if peft == "lora" else []),
         "phases=five",
         "hparams.epochs=1",
         "trainer.max_epochs=2",  # phases 1 (frozen, cached features) and 2 (progressive unfreezing)
@@ -88,12 +92,16 @@ def test_ddp_cpu_matches_single_process_with_gradient_accumulation(tmp_path: Pat
     assert diff[worst] < TOLERANCE, f"{worst}: {diff[worst]}"
 
     init = load_file(str(encoder / "model.safetensors"))
-    top = [k for k in single["state_dict"] if k.startswith("net.encoder.encoder.layer.3.")]
-    moved = max(
-        (single["state_dict"][k].float() - init[k.removeprefix("net.encoder.")].float()).abs().max().item()
-        for k in top
-        if k.removeprefix("net.encoder.") in init
-    )
+    if peft == "lora":  # only the adapters of the encoder are saved; B starts at 0
+        top = [v for k, v in single["state_dict"].items() if ".layer.3." in k and "lora_B" in k]
+        moved = max(v.float().abs().max().item() for v in top)
+    else:
+        top = [k for k in single["state_dict"] if k.startswith("net.encoder.encoder.layer.3.")]
+        moved = max(
+            (single["state_dict"][k].float() - init[k.removeprefix("net.encoder.")].float()).abs().max().item()
+            for k in top
+            if k.removeprefix("net.encoder.") in init
+        )
     assert moved > 100 * TOLERANCE  # phase 2 trained the unfrozen top layer in both set-ups
     rows = [json.loads((ddp_dir / "phases" / p / "val_metrics.json").read_text()) for p in ("1_frozen", "2_unfreeze")]
     assert rows[0]["trainable_params"] < rows[1]["trainable_params"]  # the phase callback ran under DDP

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.config import check_hparams, check_phases
 from intentfusion.errors import DataError
+from intentfusion.models.adapters import check_peft
 from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
 from intentfusion.utils.hardware import warn_if_slow_bf16
 from intentfusion.utils.instantiate import instantiate_group
@@ -49,6 +50,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     """
     started = time.perf_counter()
     check_hparams(cfg.get("hparams"))
+    check_peft(OmegaConf.to_container(cfg.peft, resolve=True) if cfg.get("peft") is not None else None)
     if cfg.get("phases") is not None:
         check_phases(cfg.phases, OmegaConf.select(cfg, "hparams.epochs") or 1)
     types = OmegaConf.to_container(OmegaConf.select(cfg, "tasks.types") or OmegaConf.create({}))
@@ -87,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     completed = False
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()} | model.parameter_counts()
         checkpoint = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         if checkpoint and trainer.checkpoint_callback.best_model_score is not None:
             metrics["best/val/score"] = float(trainer.checkpoint_callback.best_model_score)

@@ -72,9 +72,12 @@ def load_checkpoint_net(
 ) -> tuple[MultiTaskNet, Any, dict[str, Any]]:
     """(net, tokenizer, meta) from an intentfusion checkpoint, loaded with `weights_only=True`.
 
-    `meta`: label_names, max_length, precision (of the training run), temperatures, backbone, config (the stored
-    training config, or None). `cache_dir` overrides where builtin tiny backbones are looked for / built.
+    `meta`: label_names, max_length, precision (of the training run), temperatures, backbone, peft (the adapter
+    config, or None), config (the stored training config, or None). A checkpoint with adapters is rebuilt from
+    its base (refused when the base's weights differ) plus the saved adapters. `cache_dir` overrides where builtin
+    tiny backbones are looked for / built.
     """
+    from intentfusion.models.adapters import base_identity, check_same_base, method_of, with_adapters
     from intentfusion.models.backbone import load_encoder, load_tokenizer, resolve_backbone
 
     path = Path(path)
@@ -92,8 +95,12 @@ def load_checkpoint_net(
 
     cache = cache_dir or hp.get("cache_dir", ".cache")
     source = resolve_backbone(backbone["name_or_path"], cache, corpus=tiny_backbone_corpus)
+    encoder = load_encoder(source)
+    if method_of(hp.get("peft")) != "none":  # adapters: rebuild them around the same base, or refuse
+        check_same_base(state.get("base"), base_identity(backbone["name_or_path"], encoder), str(path))
+        encoder = with_adapters(encoder, hp["peft"])
     net = MultiTaskNet(
-        load_encoder(source),
+        encoder,
         label_names,
         task_types=hp.get("task_types"),
         pooling=backbone.get("pooling", "mean"),
@@ -103,7 +110,7 @@ def load_checkpoint_net(
     )
     net.bilstm_active, net.fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
     weights = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")
-    net.load_state_dict({k.removeprefix("net."): v for k, v in weights.items()}, strict=True)
+    net.load_state_dict(net.with_base_weights({k.removeprefix("net."): v for k, v in weights.items()}), strict=True)
     net.eval()
     meta = {
         "label_names": label_names,
@@ -111,6 +118,7 @@ def load_checkpoint_net(
         "precision": str((config.get("trainer") or {}).get("precision", "32")),
         "temperatures": _temperatures(path.parent / "temperatures.json", list(label_names)),
         "backbone": backbone,
+        "peft": hp.get("peft") if method_of(hp.get("peft")) != "none" else None,
         "config": config or None,
     }
     return net, load_tokenizer(source), meta

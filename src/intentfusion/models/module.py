@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torchmetrics import MetricCollection
 
+from intentfusion.errors import CheckpointError
+from intentfusion.models.adapters import adapter_parameters, base_identity, check_same_base, method_of, with_adapters
 from intentfusion.models.backbone import embeddings, encoder_layers, load_encoder, resolve_backbone
 from intentfusion.models.heads import Features
 from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
@@ -30,6 +32,11 @@ class MultiTaskModule(L.LightningModule):
     ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several sources, or slices),
     ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task; with a token task also
     ``<split>/exact_match``, the share of utterances whose every label (intent and every slot) is right.
+
+    With ``peft`` (``{method: lora, r, alpha, dropout, target_modules}``, `intentfusion.models.adapters`) the
+    encoder gets adapters before the optimizer is built; its base weights never train nor enter the optimizer,
+    the layer groups hold the adapters of their layer, and checkpoints keep only what trains plus the base's
+    identity (`base_identity`), checked on load.
     """
 
     def __init__(
@@ -46,12 +53,16 @@ class MultiTaskModule(L.LightningModule):
         class_weights: dict[str, list[float]] | None = None,
         task_types: dict[str, str] | None = None,
         token_head: dict[str, Any] | None = None,
+        peft: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         path = resolve_backbone(backbone["name_or_path"], cache_dir)
         encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
         encoder.train()  # `from_pretrained` returns it in eval mode
+        # adapters before the optimizer exists (they freeze the base for good); the base's identity before them
+        self.base = base_identity(backbone["name_or_path"], encoder) if method_of(peft) != "none" else None
+        encoder = with_adapters(encoder, peft)
         self.net = MultiTaskNet(
             encoder,
             label_names,
@@ -66,6 +77,8 @@ class MultiTaskModule(L.LightningModule):
         self.tasks = self.net.tasks
         self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
         self.set_class_weights(class_weights)
+        # the encoder parameters a phase may train: the adapters under peft, else all of them
+        self._trainable_ids = {id(p) for p in adapter_parameters(self.net.encoder)}
         # depth 0: task parts; 1..L: encoder layers from the top; L+1: embeddings
         self.backbone_groups: list[list[nn.Module]] = [[m] for m in reversed(encoder_layers(self.net.encoder))]
         self.backbone_groups.append([embeddings(self.net.encoder)])
@@ -111,14 +124,21 @@ class MultiTaskModule(L.LightningModule):
             and not self.net.reads_token_states
         )
 
+    def encoder_parameters(self, modules: list[nn.Module] | None = None) -> list[nn.Parameter]:
+        """The encoder's parameters that may train (adapters only under peft), of `modules` or of all of it."""
+        params = [p for m in modules for p in m.parameters()] if modules is not None else self.net.encoder.parameters()
+        return [p for p in params if id(p) in self._trainable_ids]
+
     def set_phase(self, state: PhaseState) -> None:
-        """Apply a phase: trainable backbone groups, eval mode for frozen ones, active parts."""
+        """Apply a phase: trainable backbone groups, eval mode for frozen ones, active parts.
+
+        Only `encoder_parameters()` change `requires_grad`: a peft base stays frozen whatever the phase."""
         self.phase_state = state
         self.bilstm_active, self.fusion_active = state.phase.bilstm, state.phase.fusion
-        other = [p for p in self.net.encoder.parameters() if not self._in_groups(p)]
+        other = [p for p in self.encoder_parameters() if not self._in_groups(p)]
         for depth, modules in enumerate(self.backbone_groups, start=1):
-            for module in modules:
-                module.requires_grad_(depth <= state.unfrozen_groups)
+            for p in self.encoder_parameters(modules):
+                p.requires_grad_(depth <= state.unfrozen_groups)
         for p in other:  # parameters outside the layer groups (e.g. a final norm) train with the top group
             p.requires_grad_(state.unfrozen_groups > 0)
         self.net.bilstm.requires_grad_(self.bilstm_active)  # inactive parts are not trainable either
@@ -295,14 +315,15 @@ class MultiTaskModule(L.LightningModule):
     def param_groups(self) -> list[dict[str, Any]]:
         """Every parameter, grouped by depth (0 task parts, k backbone group) and by weight decay.
 
-        Biases, norms and gates (`ndim < 2`) get no weight decay. Each group records its `depth`.
+        Biases, norms and gates (`ndim < 2`) get no weight decay. Each group records its `depth`. A peft base's
+        frozen weights are left out (its groups hold the adapters; a group without adapters is left out).
         """
         wd = float(self.hparams.optim.get("weight_decay", 0.0))
         by_depth: list[list[nn.Parameter]] = [[] for _ in range(len(self.backbone_groups) + 1)]
         for depth, modules in enumerate(self.backbone_groups, start=1):
-            by_depth[depth] = [p for m in modules for p in m.parameters()]
+            by_depth[depth] = self.encoder_parameters(modules)
         grouped = {id(p) for params in by_depth for p in params}
-        by_depth[1] += [p for p in self.net.encoder.parameters() if id(p) not in grouped]
+        by_depth[1] += [p for p in self.encoder_parameters() if id(p) not in grouped]
         by_depth[0] = [p for n, p in self.named_parameters() if not n.startswith("net.encoder.")]
         groups = []
         for depth, params in enumerate(by_depth):
@@ -321,6 +342,12 @@ class MultiTaskModule(L.LightningModule):
                         }
                     )
         return groups
+
+    def parameter_counts(self) -> dict[str, float]:
+        """`model/trainable_params` (what the optimizer trains over the plan) and `model/total_params`."""
+        trainable = sum(p.numel() for group in self.param_groups() for p in group["params"])
+        return {"model/trainable_params": float(trainable),
+                "model/total_params": float(sum(p.numel() for p in self.parameters()))}
 
     def configure_optimizers(self) -> dict[str, Any]:
         lr = float(self.hparams.optim["lr"])
@@ -365,17 +392,36 @@ class MultiTaskModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- checkpoint
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Our state next to Lightning's; with adapters the frozen base weights are left out (`base` names them)."""
         checkpoint["intentfusion"] = {
             "bilstm_active": self.bilstm_active,
             "fusion_active": self.fusion_active,
             "label_names": self.label_names,
             "config": getattr(self, "run_config", None),  # the resolved training config (plain containers)
+            "base": self.base,  # peft: {name_or_path, fingerprint} of the frozen base
         }
+        if self.base is not None:
+            kept = {f"net.{k}" for k in self.net.trained_state_dict()}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in kept}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the active parts; checkpoints of before the one-network refactor get today's key names."""
+        """Restore the active parts, refuse adapters of another base; checkpoints of before the one-network
+        refactor get today's key names."""
         state = checkpoint.get("intentfusion", {})
+        saved_base = state.get("base")
+        if (saved_base is None) != (self.base is None):
+            trained, now = ("with", "without") if saved_base is not None else ("without", "with")
+            raise CheckpointError("ckpt_path", f"the checkpoint was trained {trained} adapters, this run is {now}",
+                                  "the peft setting it was trained with (peft=lora or peft=none)")
+        check_same_base(saved_base, self.base, "ckpt_path")
         self.bilstm_active = bool(state.get("bilstm_active", False))
         self.fusion_active = bool(state.get("fusion_active", False))
         if "state_dict" in checkpoint:
             checkpoint["state_dict"] = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")
+
+    def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """`nn.Module.load_state_dict`; a checkpoint without the frozen base weights (peft) takes this run's."""
+        if self.base is not None:
+            nets = {k.removeprefix("net."): v for k, v in state_dict.items() if k.startswith("net.")}
+            state_dict = {**{f"net.{k}": v for k, v in self.net.with_base_weights(nets).items()}, **state_dict}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)

@@ -10,6 +10,7 @@ Every part exists from construction, so state-dict keys never depend on the phas
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from intentfusion.errors import CheckpointError
+from intentfusion.models.adapters import base_keys, has_adapters
 from intentfusion.models.heads import Features, head_type
 from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
 
@@ -28,7 +30,8 @@ class MultiTaskNet(nn.Module):
     """Shared encoder + pooled vector (+ gated BiLSTM branch) -> one head per task (+ label fusion).
 
     Args:
-        encoder: a Hugging Face encoder (`AutoModel`); its own pooler is dropped (we pool ourselves).
+        encoder: a Hugging Face encoder (`AutoModel`), or a peft model around one (`adapters.with_adapters`); its
+            own pooler is dropped (we pool ourselves).
         label_names: ``{task: [label, ...]}``, in task order.
         task_types: ``{task: "sequence" | ...}`` (`intentfusion.models.heads.HEAD_TYPES`); default `sequence`.
         pooling: ``mean`` | ``cls``.
@@ -54,8 +57,9 @@ class MultiTaskNet(nn.Module):
         self.tasks = list(self.label_names)
         self.task_types = {t: str((task_types or {}).get(t, "sequence")) for t in self.tasks}
         self.encoder = encoder
-        if getattr(self.encoder, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
-            self.encoder.pooler = None
+        base = encoder.get_base_model() if has_adapters(encoder) else encoder
+        if getattr(base, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
+            base.pooler = None
         hidden = self.encoder.config.hidden_size
         self.pooler = Pooler(pooling)
         self.bilstm_config = {"hidden_size": 128, "num_layers": 1, **(bilstm or {})}
@@ -124,6 +128,24 @@ class MultiTaskNet(nn.Module):
             for k, v in self.state_dict().items()
             if k.startswith(PART_PREFIXES) and not k.startswith(skip)
         }
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """`state_dict()` without the frozen base weights of an encoder with adapters (what a checkpoint keeps)."""
+        frozen = {f"encoder.{k}" for k in base_keys(self.encoder)}
+        return {k: v for k, v in self.state_dict().items() if k not in frozen}
+
+    def with_base_weights(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A `trained_state_dict()` completed with this net's own (frozen) base weights, for a strict load."""
+        own = self.state_dict()
+        return {**{f"encoder.{k}": own[f"encoder.{k}"] for k in base_keys(self.encoder)}, **state}
+
+    def merged(self) -> MultiTaskNet:
+        """This net with its adapters merged into a plain `transformers` encoder (a copy; `self` without adapters)."""
+        if not has_adapters(self.encoder):
+            return self
+        net = copy.deepcopy(self)
+        net.encoder = net.encoder.merge_and_unload()
+        return net
 
     def load_parts(self, parts: dict[str, torch.Tensor], where: str) -> None:
         """Load `parts_state_dict()` output (legacy key names upgraded); a `ValueError` naming `where` on mismatch."""

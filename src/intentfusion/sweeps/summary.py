@@ -3,9 +3,9 @@
 It reads each job's `metrics.json` from its directory under the sweep dir (so it works the same for the
 basic, joblib and submitit launchers, whose jobs run in other processes) and writes, into the sweep dir:
 
-- `multirun_summary.csv` / `.md`: one row per job (overrides, status, best `val/score`, every test metric
-  per split and task, wall time, the error of a failed job), then one `mean ± std` row per configuration
-  that ran with several seeds (jobs grouped by their overrides minus `seed`; sample std over the completed
+- `multirun_summary.csv` / `.md`: one row per job (overrides, status, trainable parameters, best `val/score`,
+  every test metric per split and task, wall time, the error of a failed job), then one `mean ± std` row per
+  configuration that ran with several seeds (jobs grouped by their overrides minus `seed`; sample std over the completed
   jobs of the group);
 - `multirun_summary.json`: the same, unrounded.
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SEED_KEYS = ("seed", "+seed", "++seed")
 VAL_COLUMN = "val/score"
+PARAMS_COLUMN = "model/trainable_params"  # what each job's optimizer trained (adapters only under peft)
 TEST_METRIC = re.compile(r"^test[^/]*/(score|[^/]+/[^/]+)$")  # <split>/score, <split>/<task>/<metric>
 
 
@@ -136,7 +137,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _digits(column: str) -> int:
-    return 1 if column == "wall_time_s" else 4
+    return {"wall_time_s": 1, PARAMS_COLUMN: 0}.get(column, 4)
 
 
 @dataclass
@@ -199,6 +200,8 @@ class Summary:
 def summarize(jobs: Sequence[JobResult], sweep_dir: str | Path = "") -> Summary:
     """One row per job plus one `mean ± std` row per configuration run with several seeds."""
     metric_cols = [VAL_COLUMN, *tested_metric_columns(jobs)]
+    if any(PARAMS_COLUMN in j.metrics for j in jobs):
+        metric_cols.insert(0, PARAMS_COLUMN)
     with_trials = any(j.trial is not None for j in jobs)
     columns = ["job", *(["trial"] if with_trials else []), "overrides", "status", *metric_cols, "wall_time_s", "error"]
     job_rows = []

@@ -24,7 +24,8 @@ missing checkpoint or an existing `out`.
 
 The directory (everything a `Predictor.from_export` needs; no Hydra config, no pickles):
 
-    encoder/            encoder + tokenizer, Hugging Face format (`save_pretrained`, safetensors)
+    encoder/            encoder + tokenizer, Hugging Face format (`save_pretrained`, safetensors); a LoRA
+                        (peft) checkpoint's adapters are merged in (`merge_and_unload`), so it is a plain model
     heads.safetensors   task heads, and the BiLSTM branch / label fusion when the model uses them
     labels.json         {task: [label, ...]} (class index = position)
     temperatures.json   {task: T} fitted by evaluate.py (softmax(logits / T) is the calibrated confidence)

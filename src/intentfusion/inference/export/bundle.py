@@ -66,6 +66,7 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
         raise ExportError(f"out={out}", "exists and is not empty",
                           "a new or empty directory, or overwrite=true to replace it")
     net, tokenizer, meta = load_checkpoint_net(ckpt, cache_dir)
+    net = net.merged()  # adapters (peft) merged into the encoder: the bundle loads with plain transformers
     label_names, tasks = meta["label_names"], list(meta["label_names"])
     fallbacks = check_fallbacks(fallbacks, label_names)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,7 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
             "max_length": meta["max_length"],
             "precision": meta["precision"],
             "backbone": meta["backbone"],
+            "peft": {**meta["peft"], "merged": True} if meta["peft"] else None,
             "fallbacks": fallbacks or None,
             "source_checkpoint": str(ckpt.resolve()),
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
