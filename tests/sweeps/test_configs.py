@@ -55,6 +55,14 @@ def test_optuna_search_space_and_a_storage_that_survives_reruns() -> None:
     assert sweeper.study_name == "intentfusion_train"
 
 
+def test_optuna_lora_searches_the_adapters_in_its_own_study() -> None:
+    cfg = _compose("hparams_search=optuna_lora")
+    params = cfg.hydra.sweeper.params
+    assert {"peft.r", "peft.alpha", "peft.dropout", "hparams.lr"} <= set(params) and cfg.peft.method == "lora"
+    assert set(_compose("hparams_search=optuna").hydra.sweeper.params) < set(params)  # the rest of optuna's space
+    assert cfg.hydra.sweeper.study_name == "intentfusion_train_lora"
+
+
 def test_phase_two_epochs_override_a_list_element() -> None:
     cfg = _compose("phases.schedule.1.epochs=3", "hparams.epochs=1", hydra=False)
     assert cfg.phases.schedule[1].epochs == 3 and cfg.phases.schedule[1].name == "unfreeze"

@@ -30,6 +30,7 @@ def test_every_preset_is_listed_and_documented() -> None:
         "s2_frozen_minilm",
         "s3_support4",
         "s4_clinc150_coarse",
+        "s4_clinc150_lora",
     ]
     for preset in PRESETS:
         text = (CONF / "experiment" / f"{preset}.yaml").read_text()
@@ -69,6 +70,14 @@ def test_presets_compose_to_their_systems() -> None:
     assert len(mapping) == 11 and len(fine) == len(set(fine)) == 151  # 10 domains + oos
     assert all(isinstance(i, str) for i in fine)  # "yes"/"no" are intents, not YAML booleans
 
+    lora = _full("s4_clinc150_lora")
+    assert lora.backbone.name_or_path == "FacebookAI/roberta-large" and lora.trainer.accelerator == "gpu"
+    assert (lora.peft.method, lora.peft.r) == ("lora", 8) and lora.hparams.lr > s4.hparams.lr
+    assert list(lora.tasks.names) == ["intent", "intent_core"]
+    core = lora.data.source.label_maps[0].mapping
+    assert len(core) == 21 and sorted(i for intents in core.values() for i in intents) == sorted(fine)  # 20 + oos
+    assert core.oos == ["oos"] and min(len(intents) for name, intents in core.items() if name != "oos") >= 3
+
 
 @pytest.mark.skipif(not (DATA_DIR / "snips" / "train" / "seq.out").is_file(), reason="no SNIPS data")
 def test_s1_trains_intent_and_slots_on_tiny(cfg_factory) -> None:
@@ -97,9 +106,11 @@ def test_support_presets_run_on_tiny(preset: str, cfg_factory) -> None:
 
 
 @pytest.mark.skipif(not (DATA_DIR / "clinc150" / "data_full.json").is_file(), reason="no CLINC150 data")
-def test_s4_clinc150_runs_on_tiny_and_reports_both_levels(cfg_factory) -> None:
+@pytest.mark.parametrize(("preset", "coarse"), [("s4_clinc150_coarse", "intent_coarse"),
+                                                ("s4_clinc150_lora", "intent_core")])
+def test_s4_clinc150_runs_on_tiny_and_reports_both_levels(preset: str, coarse: str, cfg_factory) -> None:
     # no frozen-phase feature cache: it would encode all 15,100 training queries even under fast_dev_run
-    cfg = cfg_factory("experiment=s4_clinc150_coarse", "debug=fdr", "phases.cache_features=false", *SMALL)
+    cfg = cfg_factory(f"experiment={preset}", "debug=fdr", "phases.cache_features=false", "trainer=cpu", *SMALL)
     metrics = train(cfg)
     for split in ("test", "test_oos"):
-        assert f"{split}/intent/acc" in metrics and f"{split}/intent_coarse/acc" in metrics
+        assert f"{split}/intent/acc" in metrics and f"{split}/{coarse}/acc" in metrics

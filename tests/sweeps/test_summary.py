@@ -87,6 +87,16 @@ def test_rows_per_job_and_mean_std_per_seed_group(sweep: Path) -> None:
     assert math.isclose(data["mean"]["test/intent/acc"], 0.6) and math.isclose(data["std"]["val/score"], std)
 
 
+def test_trainable_parameters_per_job_when_recorded(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    _job(sweep, 0, ["peft=none", "seed=1"], {**_metrics(0.5), "model/trainable_params": 22_786_944.0})
+    _job(sweep, 1, ["peft=lora", "seed=1"], {**_metrics(0.4), "model/trainable_params": 131_075.0})
+    summary = summarize(load_jobs(sweep), sweep)
+    assert summary.columns[3:5] == ["model/trainable_params", "val/score"]
+    assert [r["model/trainable_params"] for r in summary.job_rows] == ["22786944", "131075"]
+    assert "model/trainable_params" not in summarize(load_jobs(tmp_path / "none"), tmp_path).columns
+
+
 def test_files_written_and_table_printed(sweep: Path, capsys: pytest.CaptureFixture) -> None:
     summarize_sweep(sweep)
     with open(sweep / "multirun_summary.csv") as f:

@@ -215,7 +215,13 @@ def load_encoder(name_or_path: str, gradient_checkpointing: bool = False) -> Pre
     """
     from transformers import AutoModel
 
-    model = _load("model weights", name_or_path, AutoModel.from_pretrained)
+    def from_pretrained(source: str, local_files_only: bool) -> PreTrainedModel:
+        # with peft installed, transformers first looks for an adapter config and does not pass local_files_only
+        # on to that lookup (5.24): an unreachable hub would be retried with back-off (~23 s) before we fail
+        return AutoModel.from_pretrained(source, local_files_only=local_files_only,
+                                         adapter_kwargs={"local_files_only": local_files_only})
+
+    model = _load("model weights", name_or_path, from_pretrained)
     if gradient_checkpointing:
         kwargs = {"use_reentrant": False}
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x name

@@ -53,6 +53,11 @@ def export_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, exporter: str = "
     import onnx
 
     model = onnx.load(str(path))
+    fixed = [i.name for i in model.graph.input if any(d.dim_value for d in i.type.tensor_type.shape.dim)]
+    if fixed:  # torch 2.13: a second dynamo export of an LSTM in one process specializes the sequence axis
+        raise ExportError(f"exporter={exporter}", f"the ONNX graph came out with fixed input sizes ({fixed}); "
+                          "torch.export specializes a BiLSTM's sequence axis when another export ran in this "
+                          "process", "one dynamo export per process, or exporter=legacy")
     return {
         "file": path.name,
         "exporter": exporter,
