@@ -17,7 +17,7 @@ from intentfusion.data.slots import bio_to_spans
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
 from intentfusion.evaluation.report_md import render_report
-from intentfusion.evaluation.suite import collect_outputs, evaluate_model, write_predictions
+from intentfusion.evaluation.suite import collect_outputs, evaluate_model, group_metrics, write_predictions
 from intentfusion.models.backbone import resolve_backbone
 from intentfusion.models.module import MultiTaskModule
 from intentfusion.types import IGNORE_INDEX
@@ -81,6 +81,7 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     suite = evaluate_model(
         outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite), model.net.heads
     )
+    suite["groups"] = group_metrics(metrics, task_types)
     write_predictions(
         out_dir / "predictions.jsonl",
         {s: datamodule.splits[s].texts for s in splits},

@@ -30,8 +30,8 @@ def test_hf_examples_and_label_ids_equal_intentfusions_subset() -> None:
         data, names = encode(records, task, dm.tokenizer, max_length=12)
         assert names == dm.label_names[task]
         for split in ("train", "val"):
-            assert [r["text"] for r in records[split]] == dm.splits[split].texts
-            assert [e["input_ids"] for e in data[split]] == dm.splits[split].input_ids
+            assert [r["text"] for r in records[split]] == list(dm.splits[split].texts)
+            assert [e["input_ids"] for e in data[split]] == [row.tolist() for row in dm.splits[split].input_ids]
             assert [e["labels"] for e in data[split]] == dm.splits[split].labels[task].tolist()
     assert dm.splits["train"].truncated > 0  # the comparison covered truncated queries
 

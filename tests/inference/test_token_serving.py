@@ -140,8 +140,8 @@ def test_decode_text_with_a_crf_uses_its_viterbi_path() -> None:
 def test_predictor_entities_equal_the_modules_own_decoding_on_the_test_split(trained, predictor) -> None:
     dm, module, _ = trained
     test = dm.splits["test"]
-    encoded = encode_texts(dm.tokenizer, test.texts, dm.max_length, offsets=True)
-    assert encoded.ids == test.input_ids  # the tokenization the test split was built with
+    encoded = encode_texts(dm.tokenizer, list(test.texts), dm.max_length, offsets=True)
+    assert encoded.ids == [row.tolist() for row in test.input_ids]  # the tokenization the test split was built with
     expected = []
     for batch in dm.test_dataloader()[0]:  # the module's logits on the datamodule's own (padded) test batches
         with torch.no_grad():
@@ -257,7 +257,7 @@ def test_a_crf_head_decodes_the_same_entities_in_every_runtime(cache_dir: Path, 
     dm, module, ckpt = _train(cache_dir, tmp_path / "crf.ckpt", token_head={"crf": True})
     reference = Predictor.from_checkpoint(ckpt)
     assert reference.decoders["slots"] is not None and reference.decoders["slots"].crf is not None
-    texts = ODD + dm.splits["test"].texts
+    texts = ODD + list(dm.splits["test"].texts)
     results = reference.predict(texts)
     text = dm.splits["test"].texts[0]  # the module's own Viterbi decoding
     encoded = encode_texts(dm.tokenizer, [text], dm.max_length, offsets=True)

@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -233,6 +234,6 @@ def pad_batch(
     input_ids = torch.full((len(ids), longest), pad_id, dtype=torch.long)
     mask = torch.zeros((len(ids), longest), dtype=torch.long)
     for row, seq in enumerate(ids):
-        input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        input_ids[row, : len(seq)] = torch.from_numpy(np.asarray(seq, dtype=np.int64))
         mask[row, : len(seq)] = 1
     return input_ids, mask

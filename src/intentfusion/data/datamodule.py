@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +22,9 @@ from intentfusion.data.batching import (
     ResumableDataLoader,
     pad_batch,
 )
-from intentfusion.data.encoding import Encoded, encode_texts
+from intentfusion.data.encoded import EncodedSplit, RaggedArray, RaggedBuilder, TextColumn
+from intentfusion.data.encoded_cache import cache_key, load_entry, save_entry, tokenizer_identity
+from intentfusion.data.encoding import encode_texts
 from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import DataError  # re-exported: `from intentfusion.data.datamodule import DataError`
@@ -34,29 +35,7 @@ Source = Callable[[], dict[str, Records]]
 TASK_TYPES = ("sequence", "token")  # utterance labels | one BIO tag per whitespace word
 SINGLE_SOURCE = "data"  # the name of the one source of a `source=` datamodule
 _NAME = re.compile(r"^[^./\s]+$")  # source / slice names become metric-key segments: no dots, slashes, spaces
-
-
-@dataclass
-class EncodedSplit:
-    """One split, tokenized once: token ids per example and labels per task (``{task: (N,)}``, -100 = missing).
-
-    ``source`` is each example's source index (into `MultiTaskDataModule.source_names`), ``groups`` the
-    metric groups (``{name: bool mask}``: one per source when there are several, plus the configured slices)
-    and ``is_truncated`` marks the examples cut to ``max_length``.
-    """
-
-    name: str
-    texts: list[str]
-    input_ids: list[list[int]]
-    labels: dict[str, torch.Tensor]
-    truncated: int
-    source: torch.Tensor | None = None
-    groups: dict[str, torch.Tensor] = field(default_factory=dict)
-    is_truncated: torch.Tensor | None = None
-    offsets: list[list[tuple[int, int]]] | None = None  # tokens' character offsets, kept when a task is token-level
-
-    def __len__(self) -> int:
-        return len(self.texts)
+ENCODE_CHUNK = 20_000  # texts tokenized at a time: the tokenizer's per-text objects live for one chunk only
 
 
 class Collator:
@@ -101,7 +80,8 @@ class MultiTaskDataModule(L.LightningDataModule):
     ``<split>/<source>/<task>/<metric>`` next to ``<split>/<task>/<metric>``.
 
     ``slices: {name: {field: value | [values]}}`` adds metric groups of the examples whose record fields
-    match (e.g. ``english: {language: english}`` -> ``test/english/sentiment/f1_macro``).
+    match (e.g. ``english: {language: english}`` -> ``test/english/sentiment/f1_macro``); ``slice_by: [field]``
+    adds one group per value of those record fields (MASSIVE's ``locale``: ``test/de-DE/intent/acc``).
 
     Imbalance: ``class_weights: {task: true | {alpha, k}}`` computes smoothed inverse-frequency class weights
     (``w_c ∝ (n_c + k)^-alpha``, mean 1; defaults alpha 0.5, k 1) from the training split into
@@ -110,6 +90,11 @@ class MultiTaskDataModule(L.LightningDataModule):
     with probability ∝ the class weight of their label for that task (unlabelled examples: weight 1).
 
     Label maps come from the training split(s) (label names sorted) unless ``label_names`` is given.
+
+    ``cache``: tokenized splits are kept under ``<cache_dir>/encoded/<key>`` (`encoded_cache`: keyed by the
+    source config and the files it reads, the tokenizer, ``max_length`` and the label options), so a second run
+    on the same data skips loading and tokenization. Token ids, offsets and texts are flat arrays
+    (`intentfusion.data.encoded`), memory-mapped from the cache.
     """
 
     def __init__(
@@ -134,6 +119,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         weighted_sampling: str | Mapping[str, Any] | None = None,
         task_types: Mapping[str, str] | None = None,
         label_all_subwords: bool = False,
+        slice_by: Sequence[str] = (),
+        cache: bool = False,
     ) -> None:
         super().__init__()
         if (source is None) == (not sources):
@@ -157,6 +144,8 @@ class MultiTaskDataModule(L.LightningDataModule):
         except ValueError as e:
             raise DataError(f"data.{e}") from None
         self.slices = {name: dict(spec) for name, spec in (slices or {}).items()}
+        self.slice_by = [slice_by] if isinstance(slice_by, str) else list(slice_by)
+        self.cache = bool(cache)
         self._check_names()
         self.class_weight_options = self._weight_options(class_weights)
         self.sampling_task, self.sampling_options = self._sampling_options(weighted_sampling)
@@ -213,15 +202,32 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     # ----------------------------------------------------------------------------------------- setup
     def setup(self, stage: str | None = None) -> None:
-        """Load, map labels and tokenize every split once (later calls are no-ops)."""
+        """Load, map labels and tokenize every split once (later calls are no-ops); with ``cache``, a run with the
+        same data, tokenizer and options reads the tokenized splits from disk instead (`encoded_cache`)."""
         if self.splits:
             return
-        records, origin = self._load()
-        if self.label_names is None:
-            self.label_names = {t: self._label_set(records, t) for t in self.tasks}
         self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir, corpus=tiny_backbone_corpus))
-        for name, recs in records.items():
-            self.splits[name] = self._encode(name, recs, origin[name])
+        folder = self._cache_folder()
+        entry = load_entry(folder) if folder is not None else None
+        if entry is not None and self.label_names is not None:
+            given = {t: list(names) for t, names in self.label_names.items()}
+            if given != entry[1]["label_names"]:  # a checkpoint's label maps differ: encode, leave the entry alone
+                entry = folder = None
+        if entry is not None:
+            self.splits, meta = entry
+            self.label_names, self.source_tasks = meta["label_names"], meta["source_tasks"]
+            self.truncated_words = meta["truncated_words"]
+            print(f"[intentfusion] data: tokenized splits read from the cache ({folder})")
+        else:
+            records, origin = self._load()
+            if self.label_names is None:
+                self.label_names = {t: self._label_set(records, t) for t in self.tasks}
+            for name in list(records):
+                self.splits[name] = self._encode(name, records.pop(name), origin.pop(name))
+            if folder is not None:
+                meta = {"label_names": self.label_names, "source_tasks": self.source_tasks,
+                        "truncated_words": self.truncated_words}
+                save_entry(folder, self.splits, meta)
         missing = [s for s in self.test_splits if s not in self.splits]
         self.test_splits = [s for s in self.test_splits if s in self.splits]
         if missing:
@@ -231,6 +237,25 @@ class MultiTaskDataModule(L.LightningDataModule):
             per_class = self._weights_for(self.sampling_task, self.sampling_options)
             column = self.splits["train"].labels[self.sampling_task].tolist()
             self.sample_weights = [1.0 if y == IGNORE_INDEX else per_class[y] for y in column]
+
+    def _cache_folder(self) -> Path | None:
+        """Where this data's tokenized splits are cached; None without ``cache`` or for a source that is no config."""
+        if not self.cache:
+            return None
+        key = cache_key(
+            {
+                "source": self.source,
+                "sources": self.sources,
+                "tasks": self.tasks,
+                "task_types": self.task_types,
+                "label_all_subwords": self.label_all_subwords,
+                "max_length": self.max_length,
+                "slices": self.slices,
+                "slice_by": self.slice_by,
+                "tokenizer": tokenizer_identity(self.tokenizer),
+            }
+        )
+        return None if key is None else Path(self.cache_dir) / "encoded" / key
 
     def _load(self) -> tuple[dict[str, Records], dict[str, list[int]]]:
         """Merged splits and, per split, each example's source index."""
@@ -272,11 +297,20 @@ class MultiTaskDataModule(L.LightningDataModule):
     def _encode(self, name: str, recs: Records, origin: list[int]) -> EncodedSplit:
         texts = [str(r["text"]) for r in recs]
         token_tasks = [t for t in self.tasks if self.task_types[t] == "token"]
-        encoded = encode_texts(self.tokenizer, texts, self.max_length, offsets=bool(token_tasks))
-        enc, is_truncated = encoded.ids, torch.as_tensor(encoded.truncated, dtype=torch.bool)
+        ids, offsets = RaggedBuilder(np.int32), RaggedBuilder(np.int32, width=2) if token_tasks else None
+        truncated: list[bool] = []
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            encoded = encode_texts(self.tokenizer, texts[start : start + ENCODE_CHUNK], self.max_length,
+                                   offsets=bool(token_tasks))
+            ids.extend(encoded.ids)
+            truncated += encoded.truncated
+            if offsets is not None:
+                offsets.extend(encoded.offsets)
+        input_ids, token_offsets = ids.build(), offsets.build() if offsets is not None else None
+        is_truncated = torch.as_tensor(truncated, dtype=torch.bool)
         labels = {}
         for task in token_tasks:
-            labels[task] = self._token_labels(name, task, texts, recs, encoded)
+            labels[task] = self._token_labels(name, task, texts, recs, input_ids, token_offsets)
         for task in [t for t in self.tasks if self.task_types[t] == "sequence"]:
             index = {label: k for k, label in enumerate(self.label_names[task])}
             unseen = sorted({r[task] for r in recs if r.get(task) is not None and r[task] not in index})
@@ -295,10 +329,17 @@ class MultiTaskDataModule(L.LightningDataModule):
             groups = {s: source == k for k, s in enumerate(self.source_names)}
         for slice_name, spec in self.slices.items():
             groups[slice_name] = torch.as_tensor([_matches(r, spec) for r in recs], dtype=torch.bool)
+        for key in self.slice_by:
+            values = [r.get(key) for r in recs]
+            for value in sorted({str(v) for v in values if v is not None}):
+                if not _NAME.match(value) or value in groups:
+                    raise DataError(f"data.slice_by.{key}", f"value {value!r} cannot name a metric group",
+                                    "values without '.', '/' or spaces that are not source or slice names")
+                groups[value] = torch.as_tensor([v is not None and str(v) == value for v in values], dtype=torch.bool)
         groups = {g: members for g, members in groups.items() if bool(members.any())}
         labels = {t: labels[t] for t in self.tasks}
-        return EncodedSplit(name, texts, enc, labels, int(is_truncated.sum()), source, groups, is_truncated,
-                            encoded.offsets)
+        return EncodedSplit(name, TextColumn.from_texts(texts), input_ids, labels, int(is_truncated.sum()), source,
+                            groups, is_truncated, token_offsets)
 
     def _label_set(self, records: dict[str, Records], task: str) -> list[str]:
         """A task's label names: the training split's, sorted. A token task: `O` first, then the training
@@ -317,11 +358,13 @@ class MultiTaskDataModule(L.LightningDataModule):
                   f"{sorted(other - seen)[:5]}{' ...' if len(other - seen) > 5 else ''} (never predicted)")
         return ["O", *sorted(seen - {"O"}), *sorted(other - seen - {"O"})]
 
-    def _token_labels(self, name: str, task: str, texts: list[str], recs: Records, encoded: Encoded) -> torch.Tensor:
+    def _token_labels(self, name: str, task: str, texts: list[str], recs: Records, input_ids: RaggedArray,
+                      offsets: RaggedArray) -> torch.Tensor:
         """(N, longest) subword labels of a token task: each word's tag on its first subword, -100 elsewhere."""
         index = {label: k for k, label in enumerate(self.label_names[task])}
         continuation = continuation_map(self.label_names[task]) if self.label_all_subwords else None
-        out = torch.full((len(recs), max((len(x) for x in encoded.ids), default=0)), IGNORE_INDEX, dtype=torch.long)
+        lengths = input_ids.lengths()
+        out = torch.full((len(recs), int(lengths.max()) if len(lengths) else 0), IGNORE_INDEX, dtype=torch.long)
         cut_words = 0
         for i, (text, record) in enumerate(zip(texts, recs, strict=True)):
             tags = record.get(task)
@@ -335,7 +378,7 @@ class MultiTaskDataModule(L.LightningDataModule):
             if unseen:
                 raise DataError(f"split '{name}', example {i}, task '{task}'", f"tag(s) {unseen} unseen in 'train'",
                                 f"tags among {len(index)} of the training split")
-            aligned, cut = align_labels(encoded.offsets[i], spans, [index[t] for t in tags],
+            aligned, cut = align_labels(offsets[i].tolist(), spans, [index[t] for t in tags],
                                         every_subword=self.label_all_subwords, continuation=continuation)
             out[i, : len(aligned)] = torch.as_tensor(aligned, dtype=torch.long)
             cut_words += cut
@@ -352,7 +395,7 @@ class MultiTaskDataModule(L.LightningDataModule):
     def train_sampler(self, shard: bool = True) -> LengthGroupedBatchSampler | MixtureBatchSampler:
         """The training batch sampler: a `MixtureBatchSampler` with several sources or weighted sampling."""
         data = self.splits["train"]
-        lengths = [len(x) for x in data.input_ids] if self.length_grouping else [0] * len(data)
+        lengths = data.input_ids.lengths().tolist() if self.length_grouping else [0] * len(data)
         if not self.multi_source and self.sample_weights is None:
             return LengthGroupedBatchSampler(lengths, self.batch_size, shuffle=True, seed=self.seed, shard=shard)
         members = [torch.nonzero(data.source == k).flatten().tolist() for k in range(len(self.source_names))]
@@ -372,7 +415,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         if train:
             sampler = self.train_sampler(shard)
         else:
-            lengths = [len(x) for x in data.input_ids] if self.length_grouping else [0] * len(data)
+            lengths = data.input_ids.lengths().tolist() if self.length_grouping else [0] * len(data)
             size = self.eval_batch_size
             sampler = LengthGroupedBatchSampler(lengths, size, shuffle=False, seed=self.seed, shard=shard)
         return ResumableDataLoader(
@@ -399,15 +442,15 @@ class MultiTaskDataModule(L.LightningDataModule):
     # ----------------------------------------------------------------------------------------- summary
     def _stats(self, split: EncodedSplit, rows: torch.Tensor | None, all_tasks: bool) -> dict[str, Any]:
         """Size, truncation count, mean/p95 token length and label distribution of ``rows`` (None: all)."""
-        index = range(len(split)) if rows is None else rows.tolist()
-        lengths = sorted(len(split.input_ids[i]) for i in index)
+        all_lengths = split.input_ids.lengths()
+        lengths = sorted(all_lengths.tolist() if rows is None else all_lengths[rows.numpy()].tolist())
         labels = split.labels if rows is None else {t: column[rows] for t, column in split.labels.items()}
         labels = {t: column[column != IGNORE_INDEX] for t, column in labels.items()}  # token tasks: per word
         truncated = split.truncated if rows is None else int(split.is_truncated[rows].sum())
         dist = {}
         for task in self.tasks:
-            counts = Counter(labels[task].tolist())
-            named = {self.label_names[task][k]: v for k, v in sorted(counts.items()) if k != IGNORE_INDEX}
+            counts = torch.bincount(labels[task], minlength=len(self.label_names[task])).tolist()
+            named = {self.label_names[task][k]: n for k, n in enumerate(counts) if n}
             if named or all_tasks:
                 dist[task] = named
         return {

@@ -12,11 +12,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import urllib.request
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from intentfusion.data.files import read_lines, read_text, require
 from intentfusion.data.slots import validate_bio
 from intentfusion.data.transforms import (
     DataWarning,
@@ -69,39 +71,9 @@ LOADERS: dict[str, str] = {
     "snips": "intentfusion.data.sources.load_snips",
     "atis": "intentfusion.data.sources.load_atis",
     "table": "intentfusion.data.sources_files.load_table",
+    "hf": "intentfusion.data.sources_hub.load_hf",
+    "massive": "intentfusion.data.massive.load_massive",
 }
-
-
-# --------------------------------------------------------------------------------------------- file access
-def require(path: str | Path, expected: str, kind: str = "file") -> Path:
-    """Return ``path`` as a Path, or raise `DataNotFoundError` naming it and the ``expected`` layout."""
-    path = Path(path)
-    ok = path.is_dir() if kind == "folder" else path.is_file()
-    if not ok:
-        raise DataNotFoundError(f"{path}: {kind} not found; expected {expected}")
-    return path
-
-
-def read_text(path: str | Path, expected: str = "a UTF-8 text file") -> str:
-    """Read a UTF-8 file (BOM skipped); undecodable bytes raise `DataSourceError` with the line number."""
-    raw = require(path, expected).read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        column = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        bad = raw[e.start : e.end]
-        raise DataSourceError(
-            f"{path}:{line}: undecodable bytes {bad!r} at column {column}; expected UTF-8 text"
-        ) from None
-
-
-def read_lines(path: str | Path, expected: str = "a UTF-8 text file") -> list[str]:
-    """The lines of a UTF-8 file without line ends (a final newline adds no empty line)."""
-    lines = read_text(path, expected).split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _read_json(path: Path, expected: str) -> Any:
@@ -119,7 +91,36 @@ def _same_length(paths_lines: Mapping[Path, list[str]], what: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------- CLINC150
-def load_clinc150(root: str, oos: str = "class", domain_task: bool = True) -> Splits:
+def _clinc150_from_hub(dataset: Any) -> dict[str, list[list[str]]]:
+    """The hub copy (``clinc/clinc_oos``: splits train/validation/test, ``intent`` a ClassLabel with ``oos``) in the
+    layout of ``data_full.json``."""
+    from intentfusion.data.sources_hub import split_rows
+
+    data: dict[str, list[list[str]]] = {}
+    for ours, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+        rows = [[r["text"], r["intent"]] for _, r in split_rows(dataset[theirs], theirs, ["text", "intent"])]
+        data[ours] = [row for row in rows if row[1] != CLINC150_OOS]
+        data[f"oos_{ours}"] = [row for row in rows if row[1] == CLINC150_OOS]
+    return data
+
+
+def _read_url_json(url: str | None, key: str, expected: str) -> Any:
+    if not url:
+        raise DataSourceError(key, "not set", expected)
+    try:
+        with urllib.request.urlopen(url, timeout=20) as response:  # noqa: S310 (a configured https URL)
+            return json.loads(response.read().decode("utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataNotFoundError(key, f"{url} not readable ({e})", f"network access for {expected}") from None
+
+
+def load_clinc150(
+    root: str,
+    oos: str = "class",
+    domain_task: bool = True,
+    hub: Mapping[str, Any] | None = None,
+    domains_url: str | None = None,
+) -> Splits:
     """CLINC150 (``data_full.json``): 150 intents in 10 domains + out-of-scope queries.
 
     ``oos="class"``: the oos examples join train/val/test with intent ``oos`` (a 151st class, domain
@@ -128,12 +129,23 @@ def load_clinc150(root: str, oos: str = "class", domain_task: bool = True) -> Sp
     ``oos_train`` examples are not used. ``val_oos`` and ``test_oos`` (the ``oos_val``/``oos_test`` lists)
     exist in both modes; every record has ``is_oos``. ``domain_task`` adds task ``domain`` from
     ``domains.json``.
+
+    Without the folder ``root``, the ``hub`` copy is loaded (`intentfusion.data.sources_hub.hub_copy`;
+    ``clinc/clinc_oos`` ``plus``: the same in-scope queries, 250 instead of 100 oos training queries) and the
+    domains come from ``domains_url``.
     """
     if oos not in ("class", "exclude"):
         raise DataSourceError(f"clinc150: oos={oos!r}; expected 'class' or 'exclude'")
-    root_path = require(root, CLINC_LAYOUT, "folder")
-    path = root_path / "data_full.json"
-    data = _read_json(path, CLINC_LAYOUT)
+    from intentfusion.data.sources_hub import hub_call, hub_copy
+
+    dataset = hub_copy(root, CLINC_LAYOUT, hub)
+    if dataset is None:
+        root_path = require(root, CLINC_LAYOUT, "folder")
+        path, dpath = root_path / "data_full.json", root_path / "domains.json"
+        data = _read_json(path, CLINC_LAYOUT)
+    else:
+        path, dpath = hub_call(hub["path"], hub.get("name"), hub.get("revision")), domains_url
+        data = _clinc150_from_hub(dataset)
     keys = ("train", "val", "test", "oos_train", "oos_val", "oos_test")
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if missing:
@@ -141,8 +153,10 @@ def load_clinc150(root: str, oos: str = "class", domain_task: bool = True) -> Sp
         raise DataSourceError(f"{path}: key(s) {missing} missing; expected {list(keys)}, present: {present}")
     domain_of: dict[str, str] = {}
     if domain_task:
-        dpath = root_path / "domains.json"
-        domains = _read_json(dpath, "domains.json: {domain: [intent, ...]}")
+        if dataset is None:
+            domains = _read_json(dpath, "domains.json: {domain: [intent, ...]}")
+        else:
+            domains = _read_url_json(domains_url, "data.source.domains_url", "CLINC150's domains.json")
         if not isinstance(domains, dict) or not all(isinstance(v, list) for v in domains.values()):
             raise DataSourceError(f"{dpath}: expected a JSON object {{domain: [intent, ...]}}")
         domain_of = {intent: domain for domain, intents in domains.items() for intent in intents}
@@ -158,7 +172,7 @@ def load_clinc150(root: str, oos: str = "class", domain_task: bool = True) -> Sp
             if domain_task:
                 if intent not in domain_of:
                     raise DataSourceError(
-                        f"{path}: {key}[{i}]: intent '{intent}' is not listed in {root_path / 'domains.json'}; "
+                        f"{path}: {key}[{i}]: intent '{intent}' is not listed in {dpath}; "
                         f"expected every intent listed under one domain"
                     )
                 rec["domain"] = domain_of[intent] if labelled else None
@@ -189,30 +203,47 @@ def _languages(languages: Sequence[str] | str) -> list[str]:
     return list(dict.fromkeys(languages))
 
 
-def load_xlmt_sentiment(root: str, languages: list[str] | str = "all", unescape: bool = True) -> Splits:
+def _xlmt_lines(root: str, lang: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, list]]:
+    """``(split, [(where, text, label 0|1|2), ...])`` of one language, from the folder or (without it) the hub."""
+    from intentfusion.data.sources_hub import hub_copy, split_rows
+
+    dataset = hub_copy(root, XLMT_LAYOUT, hub, config=lang)
+    if dataset is not None:
+        names = {v: k for k, v in XLMT_LABELS.items()}  # the hub's ClassLabel names -> our 0/1/2
+        for split, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+            rows = split_rows(dataset[theirs], f"{hub['path']}[{lang}/{theirs}]", ["text", "label"])
+            yield split, [(where, r["text"], names.get(str(r["label"]), str(r["label"]))) for where, r in rows]
+        return
+    folder = require(Path(root) / lang, XLMT_LAYOUT, "folder")
+    for split in ("train", "val", "test"):
+        tpath, lpath = folder / f"{split}_text.txt", folder / f"{split}_labels.txt"
+        texts, labels = read_lines(tpath, XLMT_LAYOUT), read_lines(lpath, XLMT_LAYOUT)
+        _same_length({tpath: texts, lpath: labels}, "one label per tweet")
+        yield split, [(f"{lpath}:{i}", t, y) for i, (t, y) in enumerate(zip(texts, labels, strict=True), start=1)]
+
+
+def load_xlmt_sentiment(
+    root: str, languages: list[str] | str = "all", unescape: bool = True, hub: Mapping[str, Any] | None = None
+) -> Splits:
     """XLM-T / UMSAB multilingual tweet sentiment (TweetEval layout per language).
 
     Labels 0/1/2 become ``negative``/``neutral``/``positive``; records carry ``language``. Splits
     train/val/test as shipped, concatenated over ``languages`` (a list, a comma-separated string or
     ``"all"`` = the 8 of `XLMT_LANGUAGES`). ``unescape`` decodes literal ``\\uXXXX`` sequences (the English
-    train/val files contain ``\\u2019`` and ``\\u002c`` as text; the test file does not).
+    train/val files contain ``\\u2019`` and ``\\u002c`` as text; the test file does not). Without the folder
+    ``root``, each language comes from the ``hub`` copy (``{config}`` in its data_files = the language).
     """
     chosen = _languages(languages)
-    root_path = require(root, XLMT_LAYOUT, "folder")
     splits: Splits = {"train": [], "val": [], "test": []}
     for lang in chosen:
-        folder = require(root_path / lang, XLMT_LAYOUT, "folder")
-        for split in splits:
-            tpath, lpath = folder / f"{split}_text.txt", folder / f"{split}_labels.txt"
-            texts, labels = read_lines(tpath, XLMT_LAYOUT), read_lines(lpath, XLMT_LAYOUT)
-            _same_length({tpath: texts, lpath: labels}, "one label per tweet")
-            for i, (text, label) in enumerate(zip(texts, labels, strict=True), start=1):
-                if label.strip() not in XLMT_LABELS:
-                    raise DataSourceError(f"{lpath}:{i}: label {label!r}; expected 0, 1 or 2")
+        for split, rows in _xlmt_lines(root, lang, hub):
+            for where, text, label in rows:
+                if str(label).strip() not in XLMT_LABELS:
+                    raise DataSourceError(f"{where}: label {label!r}; expected 0, 1 or 2")
                 splits[split].append(
                     {
                         "text": unescape_unicode(text) if unescape else text,
-                        "sentiment": XLMT_LABELS[label.strip()],
+                        "sentiment": XLMT_LABELS[str(label).strip()],
                         "language": lang,
                         "source": "xlmt_sentiment",
                     }
@@ -221,9 +252,28 @@ def load_xlmt_sentiment(root: str, languages: list[str] | str = "all", unescape:
 
 
 # --------------------------------------------------------------------------------------------- SNIPS / ATIS
-def _load_seq(root: str, name: str) -> Splits:
+SEQ_HUB_COLUMNS = {"tokens": "text", "tags": "slot", "intent": "intent"}  # LightChen2333/OpenSLU's names
+
+
+def _seq_lines(root: str, name: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, Splits]]:
+    """``(split, folder, [(where, tokens, tags, intent), ...])`` from the local folder, or the hub copy without it
+    (``hub.columns``: its tokens / tags / intent columns, lists or space-separated strings)."""
+    from intentfusion.data.sources_hub import hub_call, hub_copy, split_rows
+
+    dataset = hub_copy(root, SEQ_LAYOUT, hub)
+    if dataset is not None:
+        cols = {**SEQ_HUB_COLUMNS, **dict(hub.get("columns") or {})}
+        label = hub_call(hub["path"], hub.get("name"), hub.get("revision"))
+        for split, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+            if theirs not in dataset:
+                raise DataSourceError(label, f"no split '{theirs}' (splits: {list(dataset)})", "train/validation/test")
+            rows = split_rows(dataset[theirs], f"{label}[{theirs}]", list(cols.values()))
+            yield split, theirs, [
+                (where, _words(r[cols["tokens"]]), _words(r[cols["tags"]]), str(r[cols["intent"]] or ""))
+                for where, r in rows
+            ]
+        return
     root_path = require(root, SEQ_LAYOUT, "folder")
-    splits: Splits = {}
     for folder, split in (("train", "train"), ("valid", "val"), ("test", "test")):
         if folder == "valid" and not (root_path / "valid").is_dir() and (root_path / "val").is_dir():
             folder = "val"
@@ -231,15 +281,26 @@ def _load_seq(root: str, name: str) -> Splits:
         pin, pout, plab = d / "seq.in", d / "seq.out", d / "label"
         seq_in, seq_out, labels = (read_lines(p, SEQ_LAYOUT) for p in (pin, pout, plab))
         _same_length({pin: seq_in, pout: seq_out, plab: labels}, "one line per example in each file")
+        yield split, folder, [
+            (f"{pout}:{i}", line.split(), tags.split(), label)
+            for i, (line, tags, label) in enumerate(zip(seq_in, seq_out, labels, strict=True), start=1)
+        ]
+
+
+def _words(value: Any) -> list[str]:
+    return list(value) if isinstance(value, (list, tuple)) else str(value or "").split()
+
+
+def _load_seq(root: str, name: str, hub: Mapping[str, Any] | None = None) -> Splits:
+    splits: Splits = {}
+    for split, folder, rows in _seq_lines(root, name, hub):
         recs = []
-        for i, (line, tags_line, label) in enumerate(zip(seq_in, seq_out, labels, strict=True), start=1):
-            tokens, tags = line.split(), tags_line.split()
+        for where, tokens, tags, label in rows:
             if len(tokens) != len(tags):
                 raise DataSourceError(
-                    f"{pout}:{i}: {len(tags)} BIO tag(s) for {len(tokens)} token(s) in {pin}:{i}; "
-                    f"expected one tag per token"
+                    f"{where}: {len(tags)} BIO tag(s) for {len(tokens)} token(s); expected one tag per token"
                 )
-            validate_bio(tags, f"{pout}:{i}")
+            validate_bio(tags, where)
             recs.append(
                 {
                     "text": " ".join(tokens),
@@ -253,17 +314,20 @@ def _load_seq(root: str, name: str) -> Splits:
     return splits
 
 
-def load_snips(root: str, unknown_labels: str = "mask") -> Splits:
+def load_snips(root: str, unknown_labels: str = "mask", hub: Mapping[str, Any] | None = None) -> Splits:
     """SNIPS (Goo et al. 2018 split): 7 intents + BIO slot tags; ``valid`` becomes ``val``.
 
     Records: ``text`` (tokens joined by a space), ``intent``, ``tokens`` and ``slots`` (one BIO tag per
     token, from ``seq.out``; checked with `validate_bio`). ``unknown_labels`` handles val/test intents unseen in
     train (`resolve_unseen_labels`; SNIPS has none). Slot tags are not checked against the training tags.
+    Without the folder ``root``, the ``hub`` copy is read (same split, same tags: `_seq_lines`).
     """
-    return resolve_unseen_labels(_load_seq(root, "snips"), ["intent"], unknown_labels, where="snips")
+    return resolve_unseen_labels(_load_seq(root, "snips", hub), ["intent"], unknown_labels, where="snips")
 
 
-def load_atis(root: str, multi_intent: str = "first", unknown_labels: str = "mask") -> Splits:
+def load_atis(
+    root: str, multi_intent: str = "first", unknown_labels: str = "mask", hub: Mapping[str, Any] | None = None
+) -> Splits:
     """ATIS (Goo et al. 2018 split): intents + BIO slot tags; ``valid`` becomes ``val``.
 
     Records as in `load_snips` (``text``, ``intent``, ``tokens``, ``slots``).
@@ -273,10 +337,11 @@ def load_atis(root: str, multi_intent: str = "first", unknown_labels: str = "mas
     intents unseen in train (ATIS test has ``atis_day_name``, absent from train; with ``join`` also three
     unseen combinations): ``mask`` (default) keeps the examples for slot filling and masks their intent,
     ``drop`` removes them, ``error`` raises. Slot tags unseen in train (ATIS test has a few) are kept.
+    Without the folder ``root``, the ``hub`` copy is read (as in `load_snips`).
     """
     if multi_intent not in MULTI_INTENT_POLICIES:
         raise DataSourceError(f"atis: multi_intent={multi_intent!r}; expected one of {list(MULTI_INTENT_POLICIES)}")
-    splits = _load_seq(root, "atis")
+    splits = _load_seq(root, "atis", hub)
     for name, recs in splits.items():
         is_multi = [bool(r["intent"]) and "#" in r["intent"] for r in recs]
         if not any(is_multi) or multi_intent == "join":

@@ -13,18 +13,18 @@ import io
 import json
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from intentfusion.data.files import read_lines, read_text, require
 from intentfusion.data.slots import check_tags, spans_to_bio
-from intentfusion.data.sources import read_lines, read_text, require
 from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unseen_labels
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
 
-__all__ = ["TABLE_FORMATS", "TOKEN_FORMATS", "read_table", "load_table"]
+__all__ = ["TABLE_FORMATS", "TOKEN_FORMATS", "TokenTasks", "read_table", "table_records", "carve_splits", "load_table"]
 
 Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
 
@@ -111,12 +111,12 @@ def read_table(path: str | Path, format: str = "auto") -> tuple[list[str], Rows]
     return _read_delimited(path, "\t" if fmt == "tsv" else ",")
 
 
-def _label(value: Any, path: Path, line: int, column: str) -> str | None:
+def _label(value: Any, where: str, column: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, (list, dict)):
         kind = type(value).__name__
-        raise DataSourceError(f"{path}:{line}: column '{column}' holds a JSON {kind}; expected a label")
+        raise DataSourceError(f"{where}: column '{column}' holds a JSON {kind}; expected a label")
     value = str(value).strip()
     return value or None  # an empty cell is a missing label (masked for that task)
 
@@ -166,24 +166,29 @@ def _token_label(value: Any, text: str, where: str, spec: TokenTasks) -> list[st
     return spans_to_bio(text, spans, where, spec.repair)
 
 
-def _records(
-    path: str,
+def table_records(
+    origin: str,
+    present: Sequence[str],
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
     text_column: str,
     columns: dict[str, str] | None,
-    format: str,
     name: str,
     tokens: TokenTasks | None = None,
+    keep: Sequence[str] = (),
 ) -> tuple[dict[str, str], Records]:
-    p = Path(path)
+    """Records from the rows of one table (a file, or a split of a `datasets` data set) whose columns are
+    ``present``; each row comes with the place it is reported at (``file:line``). ``columns`` None: every
+    column but the text, tokens and token columns is a sequence task; ``keep``: columns copied into each record
+    as they are. Returns the task columns and the records (empty texts dropped with a `DataWarning`)."""
     tokens = tokens or TokenTasks()
-    present, rows = read_table(p, format)
     tokens_col = tokens.tokens_column
     if columns is None:
-        taken = {text_column, tokens_col, *tokens.columns.values()}
+        taken = {text_column, tokens_col, *tokens.columns.values(), *keep}
         columns = {c: c for c in present if c not in taken}
     if not columns and not tokens.columns:
         raise DataSourceError(
-            f"{p}: no label column besides '{text_column}' (columns present: {present}); expected one column per task"
+            f"{origin}: no label column besides '{text_column}' (columns present: {list(present)}); "
+            "expected one column per task"
         )
     wanted = {"tokens_column": tokens_col} if tokens_col is not None else {"text_column": text_column}
     wanted.update({f"label_columns.{task}": col for task, col in columns.items()})
@@ -191,28 +196,37 @@ def _records(
     for option, col in wanted.items():
         if col not in present:
             raise DataSourceError(
-                f"{p}: column '{col}' ({option}) not found; expected one of the columns present: {present}"
+                f"{origin}: column '{col}' ({option}) not found; expected one of the columns present: {list(present)}"
             )
     out: Records = []
-    for line, row in rows:
+    for where, row in rows:
         if tokens_col is not None:
-            text: Any = " ".join(_tokens(row.get(tokens_col), f"{p}:{line}: column '{tokens_col}'"))
+            text: Any = " ".join(_tokens(row.get(tokens_col), f"{where}: column '{tokens_col}'"))
         else:
             text = row.get(text_column)
         if isinstance(text, (list, dict)):
             kind = type(text).__name__
-            raise DataSourceError(f"{p}:{line}: column '{text_column}' holds a JSON {kind}; expected text")
-        rec: dict[str, Any] = {"text": "" if text is None else str(text)}
-        rec.update({task: _label(row.get(col), p, line, col) for task, col in columns.items()})
+            raise DataSourceError(f"{where}: column '{text_column}' holds a JSON {kind}; expected text")
+        rec: dict[str, Any] = {c: row.get(c) for c in keep}
+        rec["text"] = "" if text is None else str(text)
+        rec.update({task: _label(row.get(col), where, col) for task, col in columns.items()})
         rec.update(
             {
-                task: _token_label(row.get(col), rec["text"], f"{p}:{line}: column '{col}'", tokens)
+                task: _token_label(row.get(col), rec["text"], f"{where}: column '{col}'", tokens)
                 for task, col in tokens.columns.items()
             }
         )
         rec["source"] = name
         out.append(rec)
-    return columns, clean_texts(out, str(p))
+    return columns, clean_texts(out, origin)
+
+
+def _records(
+    path: str, text_column: str, columns: dict[str, str] | None, format: str, name: str, tokens: TokenTasks
+) -> tuple[dict[str, str], Records]:
+    present, rows = read_table(path, format)
+    located = ((f"{path}:{line}", row) for line, row in rows)
+    return table_records(str(path), present, located, text_column, columns, name, tokens)
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -306,21 +320,38 @@ def load_table(
     for split, path in (("val", val), ("test", test)):
         if path is not None:
             splits[split] = _records(path, text_column, columns, format, name, tokens)[1]
-    missing = [s for s in ("val", "test") if s not in splits]
-    if missing:
-        fr = dict(zip(("train", "val", "test"), _check_fractions(fractions), strict=True))
-        key = split_by or next(iter(columns), None)
-        if key is not None and key not in columns:
-            kind = "a token task" if key in tokens.columns else "not a task"
-            raise DataSourceError(f"split_by='{key}' is {kind}; expected a sequence task: {list(columns)}")
-        n = len(train_recs)
-        sizes = {s: round(fr[s] * n) for s in missing if fr[s] > 0}
-        if "val" in missing and not sizes.get("val"):
-            raise DataSourceError(f"{train}: no val file and a val fraction giving 0 of {n} examples")
-        if n - sum(sizes.values()) < 1:
-            raise DataSourceError(f"{train}: {n} example(s) are too few to split off {sizes}")
-        rest = train_recs
-        for split, size in sizes.items():
-            rest, splits[split] = _carve(rest, size, key, seed, str(train))
-        splits["train"] = rest
+    splits = carve_splits(splits, columns, tokens.columns, fractions, seed, split_by, str(train))
     return resolve_unseen_labels(splits, list(columns), unknown_labels, where=name)
+
+
+def carve_splits(
+    splits: dict[str, Records],
+    columns: Mapping[str, str],
+    token_columns: Mapping[str, str],
+    fractions: Sequence[float],
+    seed: int,
+    split_by: str | None,
+    origin: str,
+) -> dict[str, Records]:
+    """``splits`` with ``val`` / ``test`` carved out of ``train`` where missing (``fractions`` of train: train,
+    val, test; a test fraction of 0 means no test split), stratified by the sequence task ``split_by`` (default:
+    the first of ``columns``), random when there is none."""
+    missing = [s for s in ("val", "test") if s not in splits]
+    if not missing:
+        return splits
+    fr = dict(zip(("train", "val", "test"), _check_fractions(fractions), strict=True))
+    key = split_by or next(iter(columns), None)
+    if key is not None and key not in columns:
+        kind = "a token task" if key in token_columns else "not a task"
+        raise DataSourceError(f"split_by='{key}' is {kind}; expected a sequence task: {list(columns)}")
+    n = len(splits["train"])
+    sizes = {s: round(fr[s] * n) for s in missing if fr[s] > 0}
+    if "val" in missing and not sizes.get("val"):
+        raise DataSourceError(f"{origin}: no val split and a val fraction giving 0 of {n} examples")
+    if n - sum(sizes.values()) < 1:
+        raise DataSourceError(f"{origin}: {n} example(s) are too few to split off {sizes}")
+    out, rest = dict(splits), splits["train"]
+    for split, size in sizes.items():
+        rest, out[split] = _carve(rest, size, key, seed, origin)
+    out["train"] = rest
+    return out

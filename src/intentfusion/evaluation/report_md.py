@@ -42,6 +42,16 @@ def token_tables(task: str, splits: dict[str, Any]) -> list[str]:
     return lines
 
 
+def group_tables(groups: dict[str, dict[str, Any]]) -> list[str]:
+    """Per test split, a row per metric group (source, slice, locale): each task's accuracy / span F1, exact match."""
+    lines: list[str] = []
+    for split, rows in groups.items():
+        columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+        lines += [f"## Per group ({split}: accuracy of sequence tasks, span F1 of token tasks)", ""]
+        lines += _table(["group", *columns], [[g, *(row.get(c) for c in columns)] for g, row in rows.items()])
+    return lines
+
+
 def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, Any] | None = None) -> str:
     """The whole report as Markdown."""
     lines = ["# Evaluation report", "", f"Checkpoint: `{checkpoint}`", ""]
@@ -49,6 +59,7 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
         lines += headline_table(task, per_task["splits"])
     for task, per_task in suite.get("token_tasks", {}).items():
         lines += token_tables(task, per_task["splits"])
+    lines += group_tables(suite.get("groups", {}))
     lines += ["## Calibration (test; temperature fitted on validation)", ""]
     rows = []
     for task, per_task in suite["tasks"].items():

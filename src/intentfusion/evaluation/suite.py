@@ -124,6 +124,20 @@ def evaluate_model(
     return results
 
 
+def group_metrics(metrics: Mapping[str, float], task_types: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Per test split and metric group (a source, a slice, a locale): each task's headline number (accuracy of a
+    sequence task, span F1 of a token task) and the exact match, from the logged ``<split>/<group>/...`` keys."""
+    wanted = {t: "acc" if kind == "sequence" else "f1" for t, kind in task_types.items()}
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) == 4 and parts[0].startswith("test") and wanted.get(parts[2]) == parts[3]:
+            out.setdefault(parts[0], {}).setdefault(parts[1], {})[parts[2]] = value
+        elif len(parts) == 3 and parts[0].startswith("test") and parts[2] == "exact_match":
+            out.setdefault(parts[0], {}).setdefault(parts[1], {})["exact_match"] = value
+    return {split: dict(sorted(groups.items())) for split, groups in out.items()}
+
+
 @torch.inference_mode()
 def _span_reports(outputs: dict[str, SplitOutputs], task: str, names: list[str], head: torch.nn.Module
                   ) -> dict[str, Any]:

@@ -249,6 +249,8 @@ class MultiTaskModule(L.LightningModule):
                     self._metrics(f"{split}/{group}", task).update(*head.metric_inputs(logits[task][members], gold))
         if self.net.reads_token_states:  # joint intent + slots: all of an utterance's labels right
             self._exact_match(split, correct)
+            for group, members in batch.get("groups", {}).items():
+                self._exact_match(f"{split}/{group}", [(keep[members], right[members]) for keep, right in correct])
 
     def _exact_match(self, split: str, correct: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """`<split>/exact_match`: the share of the examples labelled for every task whose every label is right."""

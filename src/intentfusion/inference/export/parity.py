@@ -38,7 +38,7 @@ def eval_split(config: dict | None, label_names: dict[str, list[str]], split: st
         data = datamodule.splits[split]
     except Exception as e:  # any failure to rebuild the data only costs the accuracy numbers
         return SAMPLE_TEXTS, None, f"built-in sample texts ({split!r} split unavailable: {' '.join(str(e).split())})"
-    return data.texts, data.labels, f"the checkpoint's {split!r} split ({len(data.texts)} texts)"
+    return list(data.texts), data.labels, f"the checkpoint's {split!r} split ({len(data.texts)} texts)"
 
 
 def accuracy(
