@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.common import REPO, Context, machine_info
 from bench.report import update_benchmarks_md
 
-SECTIONS = ("machine", "training", "inference")  # modules of this package, run in this order
+SECTIONS = ("machine", "training", "inference", "data_scale")  # modules of this package, run in this order
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

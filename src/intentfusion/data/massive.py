@@ -16,6 +16,7 @@ from typing import Any
 
 from intentfusion.data.files import read_lines
 from intentfusion.data.slots import spans_to_bio
+from intentfusion.data.sources_hub import hub_copy, split_rows
 from intentfusion.data.transforms import Splits, clean_texts
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
@@ -99,8 +100,6 @@ def _release_rows(root: Path, locale: str) -> Iterator[tuple[str, str, dict[str,
 
 def _hub_rows(root: Path, locale: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(split, where, row)`` of one locale: the release file under ``root`` if there, else the hub copy."""
-    from intentfusion.data.sources_hub import hub_copy, split_rows
-
     dataset = hub_copy(root, MASSIVE_LAYOUT, hub, config=locale)
     if dataset is None:
         yield from _release_rows(root, locale)

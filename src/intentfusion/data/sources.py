@@ -20,6 +20,7 @@ from typing import Any
 
 from intentfusion.data.files import read_lines, read_text, require
 from intentfusion.data.slots import validate_bio
+from intentfusion.data.sources_hub import hub_call, hub_copy, split_rows
 from intentfusion.data.transforms import (
     DataWarning,
     Splits,
@@ -94,8 +95,6 @@ def _same_length(paths_lines: Mapping[Path, list[str]], what: str) -> None:
 def _clinc150_from_hub(dataset: Any) -> dict[str, list[list[str]]]:
     """The hub copy (``clinc/clinc_oos``: splits train/validation/test, ``intent`` a ClassLabel with ``oos``) in the
     layout of ``data_full.json``."""
-    from intentfusion.data.sources_hub import split_rows
-
     data: dict[str, list[list[str]]] = {}
     for ours, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
         rows = [[r["text"], r["intent"]] for _, r in split_rows(dataset[theirs], theirs, ["text", "intent"])]
@@ -136,8 +135,6 @@ def load_clinc150(
     """
     if oos not in ("class", "exclude"):
         raise DataSourceError(f"clinc150: oos={oos!r}; expected 'class' or 'exclude'")
-    from intentfusion.data.sources_hub import hub_call, hub_copy
-
     dataset = hub_copy(root, CLINC_LAYOUT, hub)
     if dataset is None:
         root_path = require(root, CLINC_LAYOUT, "folder")
@@ -205,8 +202,6 @@ def _languages(languages: Sequence[str] | str) -> list[str]:
 
 def _xlmt_lines(root: str, lang: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, list]]:
     """``(split, [(where, text, label 0|1|2), ...])`` of one language, from the folder or (without it) the hub."""
-    from intentfusion.data.sources_hub import hub_copy, split_rows
-
     dataset = hub_copy(root, XLMT_LAYOUT, hub, config=lang)
     if dataset is not None:
         names = {v: k for k, v in XLMT_LABELS.items()}  # the hub's ClassLabel names -> our 0/1/2
@@ -258,8 +253,6 @@ SEQ_HUB_COLUMNS = {"tokens": "text", "tags": "slot", "intent": "intent"}  # Ligh
 def _seq_lines(root: str, name: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, Splits]]:
     """``(split, folder, [(where, tokens, tags, intent), ...])`` from the local folder, or the hub copy without it
     (``hub.columns``: its tokens / tags / intent columns, lists or space-separated strings)."""
-    from intentfusion.data.sources_hub import hub_call, hub_copy, split_rows
-
     dataset = hub_copy(root, SEQ_LAYOUT, hub)
     if dataset is not None:
         cols = {**SEQ_HUB_COLUMNS, **dict(hub.get("columns") or {})}
