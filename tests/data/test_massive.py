@@ -93,6 +93,14 @@ def test_release_fixture_gives_intents_scenarios_bio_and_the_locale_filter(tmp_p
     assert one_line(e.value).startswith("error: data.source.locales: unknown locale(s) ['en-XX']; expected 'all' or")
     with pytest.raises(FileNotFoundError, match=r"fr-FR.jsonl: file not found; expected <root>/data/<locale>.jsonl"):
         load_massive(str(root), locales=["fr-FR"])
+    path = root / "data" / "de-DE.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:2], lines[2].replace('"train"', '"training"'), *lines[3:]]) + "\n")
+    with pytest.raises(DataSourceError, match=rf"^{path}:3: partition 'training'; expected one of \['train', 'dev'"):
+        load_massive(str(root), locales=["de-DE"])
+    path.write_text("\n".join([lines[0].replace("[time :", "[time"), *lines[1:]]) + "\n")
+    with pytest.raises(DataSourceError, match=rf"^{path}:1: unbalanced bracket"):
+        load_massive(str(root), locales=["de-DE"])
 
 
 def _annot_of(root: Path, record: dict[str, Any]) -> str:

@@ -8,14 +8,14 @@ configuration). Slots come from ``annot_utt``, the bracket annotation ``wake me 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from intentfusion.data.files import read_lines
+from intentfusion.data.files import require
 from intentfusion.data.slots import spans_to_bio
+from intentfusion.data.sources_files import read_table
 from intentfusion.data.sources_hub import hub_copy, split_rows
 from intentfusion.data.transforms import Splits, clean_texts
 from intentfusion.errors import DataSourceError
@@ -84,15 +84,9 @@ def _release_rows(root: Path, locale: str) -> Iterator[tuple[str, str, dict[str,
     path = root / "data" / f"{locale}.jsonl"
     if not path.is_file() and (root / f"{locale}.jsonl").is_file():
         path = root / f"{locale}.jsonl"
-    for line, text in enumerate(read_lines(path, MASSIVE_LAYOUT), start=1):
-        if not text.strip():
-            continue
+    for line, row in read_table(require(path, MASSIVE_LAYOUT), "jsonl")[1]:
         where = f"{path}:{line}"
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataSourceError(where, f"invalid JSON ({e.msg})", "one JSON object per line") from None
-        split = PARTITIONS.get(row.get("partition")) if isinstance(row, dict) else None
+        split = PARTITIONS.get(row.get("partition"))
         if split is None:
             raise DataSourceError(where, f"partition {row.get('partition')!r}", f"one of {list(PARTITIONS)}")
         yield split, where, row
