@@ -18,7 +18,7 @@ from typing import Any
 from intentfusion.data.patterns import SPLITS, Piece, Pool, fill, join
 from intentfusion.data.slots import spans_to_bio
 from intentfusion.data.support_cues import CUES, ENTITY_MENTIONS, OUT_OF_SCOPE
-from intentfusion.data.support_intents import EXPRESSIONS, FRAMES, INTENTS, NEAR_PAIRS, STATEMENTS
+from intentfusion.data.support_intents import EXPRESSIONS, FRAMES, INTENT_GROUPS, INTENTS, NEAR_PAIRS, STATEMENTS
 from intentfusion.data.support_phrases import _EMAIL_DOMAINS, _FIRST_NAMES, _LAST_NAMES, _MONTHS, _OPENERS, DEVICES
 from intentfusion.data.transforms import add_noisy_split
 
@@ -33,26 +33,12 @@ LABELS: dict[str, tuple[str, ...]] = {
     "action": ("auto_resolve", "request_more_info", "escalate_to_human"),
 }
 REQUIRED_ENTITY: dict[str, str | None] = {  # the detail an agent needs before acting (None: never asks)
-    **dict.fromkeys(("cancel_subscription", "pause_subscription", "upgrade_plan", "downgrade_plan"), None),
-    "update_payment_method": None,
-    **dict.fromkeys(
-        (
-            "refund_request",
-            "refund_status",
-            "invoice_request",
-            "order_status",
-            "delivery_delayed",
-            "wrong_item_received",
-            "damaged_item",
-            "return_item",
-            "exchange_item",
-            "change_delivery_address",
-        ),
-        "order_id",
-    ),
-    **dict.fromkeys(("duplicate_charge", "wrong_amount_charged"), "amount"),
-    **dict.fromkeys(("card_lost", "card_stolen"), "card_last4"),
-    **dict.fromkeys(("password_reset", "account_locked", "change_email", "delete_account"), "email"),
+    **dict.fromkeys(INTENT_GROUPS["subscription"], None),
+    **dict.fromkeys(INTENT_GROUPS["refunds"] + INTENT_GROUPS["orders"], "order_id"),
+    **{"duplicate_charge": "amount", "wrong_amount_charged": "amount", "update_payment_method": None},
+    "invoice_request": "order_id",
+    **dict.fromkeys(INTENT_GROUPS["cards"], "card_last4"),
+    **dict.fromkeys(INTENT_GROUPS["account"], "email"),
     "technical_problem": "product",
 }
 PARTNER = {a: b for pair in NEAR_PAIRS for a, b in (pair, pair[::-1])}
