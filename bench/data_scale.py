@@ -10,6 +10,7 @@ tokenize, write the cache) and once more with the cache filled (read it). Every 
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,6 @@ def run(ctx: Context) -> Section:
     for n in QUICK_SIZES if ctx.quick else SIZES:
         path = write_parquet(n, data_dir)
         cache = data_dir / f"cache_{n}"
-        import shutil
-
         shutil.rmtree(cache, ignore_errors=True)
         runs = {}
         for kind in ("miss", "hit"):

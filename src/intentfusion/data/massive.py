@@ -16,7 +16,7 @@ from typing import Any
 from intentfusion.data.files import require
 from intentfusion.data.slots import spans_to_bio
 from intentfusion.data.sources_files import read_table
-from intentfusion.data.sources_hub import hub_copy, split_rows
+from intentfusion.data.sources_hub import HUB_SPLITS, hub_copy, split_rows
 from intentfusion.data.transforms import Splits, clean_texts
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
@@ -32,7 +32,6 @@ MASSIVE_LOCALES: tuple[str, ...] = (
 )  # fmt: skip
 MASSIVE_LAYOUT = "<root>/data/<locale>.jsonl (the release's 1.0/ folder; fields partition, utt, annot_utt, intent, ...)"
 PARTITIONS = {"train": "train", "dev": "val", "test": "test"}  # the release's partition -> our split
-HUB_SPLITS = {"train": "train", "validation": "val", "test": "test"}
 _SLOT = re.compile(r"\[\s*([^\[\]:]+?)\s*:\s*([^\[\]]*?)\s*\]")
 ANNOTATION_FORM = "text with slots as [type : value], e.g. 'wake me up at [time : nine am]'"
 
@@ -92,13 +91,13 @@ def _release_rows(root: Path, locale: str) -> Iterator[tuple[str, str, dict[str,
         yield split, where, row
 
 
-def _hub_rows(root: Path, locale: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _locale_rows(root: Path, locale: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(split, where, row)`` of one locale: the release file under ``root`` if there, else the hub copy."""
     dataset = hub_copy(root, MASSIVE_LAYOUT, hub, config=locale)
     if dataset is None:
         yield from _release_rows(root, locale)
         return
-    for theirs, split in HUB_SPLITS.items():
+    for split, theirs in HUB_SPLITS.items():
         if theirs in dataset:
             columns = ["annot_utt", "intent", "scenario", "locale"]
             for where, row in split_rows(dataset[theirs], f"{hub['path']}[{locale}/{theirs}]", columns):
@@ -121,7 +120,7 @@ def load_massive(
     chosen = _locales(locales)
     splits: dict[str, Records] = {"train": [], "val": [], "test": []}
     for locale in chosen:
-        for split, where, row in _hub_rows(Path(root), locale, hub):
+        for split, where, row in _locale_rows(Path(root), locale, hub):
             annot = row.get("annot_utt")
             if not isinstance(annot, str):
                 raise DataSourceError(where, f"annot_utt {annot!r}", ANNOTATION_FORM)

@@ -20,7 +20,7 @@ from typing import Any
 
 from intentfusion.data.files import read_lines, read_text, require
 from intentfusion.data.slots import validate_bio
-from intentfusion.data.sources_hub import hub_call, hub_copy, split_rows
+from intentfusion.data.sources_hub import HUB_SPLITS, hub_call, hub_copy, split_rows
 from intentfusion.data.transforms import (
     DataWarning,
     Splits,
@@ -96,7 +96,7 @@ def _clinc150_from_hub(dataset: Any) -> dict[str, list[list[str]]]:
     """The hub copy (``clinc/clinc_oos``: splits train/validation/test, ``intent`` a ClassLabel with ``oos``) in the
     layout of ``data_full.json``."""
     data: dict[str, list[list[str]]] = {}
-    for ours, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+    for ours, theirs in HUB_SPLITS.items():
         rows = [[r["text"], r["intent"]] for _, r in split_rows(dataset[theirs], theirs, ["text", "intent"])]
         data[ours] = [row for row in rows if row[1] != CLINC150_OOS]
         data[f"oos_{ours}"] = [row for row in rows if row[1] == CLINC150_OOS]
@@ -205,7 +205,7 @@ def _xlmt_lines(root: str, lang: str, hub: Mapping[str, Any] | None) -> Iterator
     dataset = hub_copy(root, XLMT_LAYOUT, hub, config=lang)
     if dataset is not None:
         names = {v: k for k, v in XLMT_LABELS.items()}  # the hub's ClassLabel names -> our 0/1/2
-        for split, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+        for split, theirs in HUB_SPLITS.items():
             rows = split_rows(dataset[theirs], f"{hub['path']}[{lang}/{theirs}]", ["text", "label"])
             yield split, [(where, r["text"], names.get(str(r["label"]), str(r["label"]))) for where, r in rows]
         return
@@ -250,14 +250,14 @@ def load_xlmt_sentiment(
 SEQ_HUB_COLUMNS = {"tokens": "text", "tags": "slot", "intent": "intent"}  # LightChen2333/OpenSLU's names
 
 
-def _seq_lines(root: str, name: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, Splits]]:
+def _seq_lines(root: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, list[tuple]]]:
     """``(split, folder, [(where, tokens, tags, intent), ...])`` from the local folder, or the hub copy without it
     (``hub.columns``: its tokens / tags / intent columns, lists or space-separated strings)."""
     dataset = hub_copy(root, SEQ_LAYOUT, hub)
     if dataset is not None:
         cols = {**SEQ_HUB_COLUMNS, **dict(hub.get("columns") or {})}
         label = hub_call(hub["path"], hub.get("name"), hub.get("revision"))
-        for split, theirs in (("train", "train"), ("val", "validation"), ("test", "test")):
+        for split, theirs in HUB_SPLITS.items():
             if theirs not in dataset:
                 raise DataSourceError(label, f"no split '{theirs}' (splits: {list(dataset)})", "train/validation/test")
             rows = split_rows(dataset[theirs], f"{label}[{theirs}]", list(cols.values()))
@@ -286,7 +286,7 @@ def _words(value: Any) -> list[str]:
 
 def _load_seq(root: str, name: str, hub: Mapping[str, Any] | None = None) -> Splits:
     splits: Splits = {}
-    for split, folder, rows in _seq_lines(root, name, hub):
+    for split, folder, rows in _seq_lines(root, hub):
         recs = []
         for where, tokens, tags, label in rows:
             if len(tokens) != len(tags):

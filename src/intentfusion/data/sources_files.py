@@ -24,7 +24,16 @@ from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unsee
 from intentfusion.errors import DataSourceError
 from intentfusion.types import Records
 
-__all__ = ["TABLE_FORMATS", "TOKEN_FORMATS", "TokenTasks", "read_table", "table_records", "carve_splits", "load_table"]
+__all__ = [
+    "TABLE_FORMATS",
+    "TOKEN_FORMATS",
+    "TokenTasks",
+    "column_options",
+    "read_table",
+    "table_records",
+    "carve_splits",
+    "load_table",
+]
 
 Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
 
@@ -129,6 +138,27 @@ class TokenTasks:
     format: str = "tags"
     tokens_column: str | None = None
     repair: bool = False
+
+
+def column_options(
+    label_columns: dict[str, str] | list[str] | None,
+    token_columns: dict[str, str] | list[str] | None,
+    token_format: str,
+    tokens_column: str | None,
+    bio_repair: bool,
+) -> tuple[dict[str, str] | None, TokenTasks]:
+    """The sequence-task columns (``{task: column}``; a list names same-named columns; None: all) and the token
+    tasks' `TokenTasks`, checked: a known ``token_format``, no task in both."""
+    columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
+    token_cols = {c: c for c in token_columns} if isinstance(token_columns, (list, tuple)) else token_columns
+    if token_format not in TOKEN_FORMATS:
+        raise DataSourceError(f"token_format={token_format!r}; expected one of {list(TOKEN_FORMATS)}")
+    both = sorted(set(columns or {}) & set(token_cols or {}))
+    if both:
+        raise DataSourceError(
+            f"task(s) {both} in both label_columns and token_columns; expected each task in one of them"
+        )
+    return columns, TokenTasks(dict(token_cols or {}), token_format, tokens_column, bool(bio_repair))
 
 
 def _tokens(value: Any, where: str) -> list[str]:
@@ -302,16 +332,7 @@ def load_table(
     carved splits are random.
     """
     name = name or Path(train).stem
-    columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
-    token_cols = {c: c for c in token_columns} if isinstance(token_columns, (list, tuple)) else token_columns
-    if token_format not in TOKEN_FORMATS:
-        raise DataSourceError(f"token_format={token_format!r}; expected one of {list(TOKEN_FORMATS)}")
-    both = sorted(set(columns or {}) & set(token_cols or {}))
-    if both:
-        raise DataSourceError(
-            f"task(s) {both} in both label_columns and token_columns; expected each task in one of them"
-        )
-    tokens = TokenTasks(dict(token_cols or {}), token_format, tokens_column, bool(bio_repair))
+    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair)
     columns, train_recs = _records(train, text_column, columns, format, name, tokens)
     if not train_recs:
         text_col = tokens_column if tokens_column is not None else text_column

@@ -12,11 +12,20 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from intentfusion.data.sources_files import TOKEN_FORMATS, TokenTasks, carve_splits, table_records
+from intentfusion.data.sources_files import carve_splits, column_options, table_records
 from intentfusion.data.transforms import Splits, resolve_unseen_labels
 from intentfusion.errors import DataNotFoundError, DataSourceError
 
-__all__ = ["DATA_FILE_BUILDERS", "SPLIT_ALIASES", "open_dataset", "hub_call", "split_rows", "load_hf", "hub_copy"]
+__all__ = [
+    "DATA_FILE_BUILDERS",
+    "SPLIT_ALIASES",
+    "HUB_SPLITS",
+    "open_dataset",
+    "hub_call",
+    "split_rows",
+    "load_hf",
+    "hub_copy",
+]
 
 DATA_FILE_BUILDERS: dict[str, str] = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {  # our split -> the names data sets use for it, in order
@@ -24,6 +33,7 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {  # our split -> the names data set
     "val": ("validation", "val", "valid", "dev"),
     "test": ("test",),
 }
+HUB_SPLITS: dict[str, str] = {"train": "train", "val": "validation", "test": "test"}  # ours -> the presets' hub copies
 READ_BATCH = 10_000  # rows decoded at a time
 
 
@@ -53,19 +63,23 @@ def open_dataset(
         else:
             opened = datasets.load_dataset(path, name, revision=revision, data_files=data_files)
     except ConnectionError as e:
-        raise DataNotFoundError(
-            where, f"the Hugging Face hub is unreachable ({_first_line(e)})",
-            f"network access for {hub_call(path, name, revision)}, or a local copy: a save_to_disk folder or data "
-            "files (parquet / json / csv) as data.source.path",
-        ) from None
+        expected = (f"network access for {hub_call(path, name, revision)}, or a local copy: a save_to_disk folder or "
+                    "data files (parquet / json / csv) as data.source.path")
+        raise _not_found(where, f"the Hugging Face hub is unreachable ({_first_line(e)})", expected) from None
     except FileNotFoundError as e:
-        raise DataNotFoundError(
-            where, _first_line(e), "a hub data set id, a save_to_disk folder, or parquet / json / csv files"
-        ) from None
+        expected = "a hub data set id, a save_to_disk folder, or parquet / json / csv files"
+        raise _not_found(where, _first_line(e), expected) from None
     except (ValueError, RuntimeError, TypeError) as e:  # unknown config, a script-only repo, bad data files
         call = hub_call(path, name, revision)
         raise DataSourceError(where, _first_line(e), f"a data set that {call} loads") from None
     return opened if isinstance(opened, datasets.DatasetDict) else datasets.DatasetDict(train=opened)
+
+
+def _not_found(where: str, what: str, expected: str) -> DataNotFoundError:
+    """The error for a data set that cannot be opened; ``reason`` keeps ``what`` for `hub_copy`'s message."""
+    err = DataNotFoundError(where, what, expected)
+    err.reason = what
+    return err
 
 
 def _first_line(err: BaseException) -> str:
@@ -153,11 +167,7 @@ def load_hf(
     ``bio_repair`` and ``unknown_labels`` as in `load_table`; ClassLabel ids become their names.
     ``keep_columns``: more columns each record carries as they are (e.g. ``language``, for ``data.slices``).
     """
-    if token_format not in TOKEN_FORMATS:
-        raise DataSourceError(f"token_format={token_format!r}; expected one of {list(TOKEN_FORMATS)}")
-    columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
-    token_cols = {c: c for c in token_columns} if isinstance(token_columns, (list, tuple)) else token_columns
-    tokens = TokenTasks(dict(token_cols or {}), token_format, tokens_column, bool(bio_repair))
+    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair)
     data = open_dataset(path, name, revision, data_files)
     label = hub_call(path, name, revision)
     mapping = _split_map(list(data), splits, label)
@@ -166,10 +176,11 @@ def load_hf(
     for ours, theirs in mapping.items():
         ds = data[theirs]
         origin = f"{path}[{theirs}]"
-        wanted = [text_column if tokens_column is None else tokens_column, *(columns or {}).values(),
-                  *tokens.columns.values(), *keep_columns]
-        if columns is None:
+        if columns is None:  # every column may be a task
             wanted = list(ds.column_names)
+        else:
+            text = text_column if tokens_column is None else tokens_column
+            wanted = [text, *columns.values(), *tokens.columns.values(), *keep_columns]
         missing = [c for c in keep_columns if c not in ds.column_names]
         if missing:
             raise DataSourceError("data.source.keep_columns", f"column(s) {missing} not in {origin}",
@@ -199,9 +210,8 @@ def hub_copy(root: str | Path, layout: str, hub: Mapping[str, Any] | None, **fil
         return open_dataset(**spec)
     except DataNotFoundError as e:
         call = hub_call(spec["path"], spec["name"], spec["revision"])
-        reason = str(e).split(": ", 1)[-1].split("; expected")[0]
         raise DataNotFoundError(
-            str(root), f"folder not found, and the hub copy is not reachable: {reason}",
+            str(root), f"folder not found, and the hub copy is not reachable: {e.reason}",
             f"{layout}, or network access for {call}",
         ) from None
 

@@ -10,6 +10,7 @@ intent's required entity is mentioned); entity spans become the BIO tags of task
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -50,8 +51,10 @@ FRACTIONS = (0.7, 0.15, 0.15)
 _ELISION = re.compile(r"\b(de|que|je|me|le|la|ne|se) (?=[aeiouyéèêàâîôûh])", re.IGNORECASE)
 
 
-def _pool(name: str, patterns: Sequence[str]) -> Pool:
-    return Pool(name, tuple(patterns))
+@functools.cache
+def _pool(name: str, patterns: tuple[str, ...]) -> Pool:
+    """The pool of ``patterns`` (built once: its split parts are fixed)."""
+    return Pool(name, patterns)
 
 
 def _values(lang: str, rng: random.Random, split: str) -> dict[str, Callable[[], Piece]]:
