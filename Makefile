@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install intentfusion with its dev tools and the onnx extra
 
-train: $(STAMP)  ## the main job: minilm on the embedded support data, hparams=config2, five phases
+train: $(STAMP)  ## the main job: minilm on the embedded support data (five tasks incl. entities), hparams=config4, five phases
 	$(PY) train.py $(ARGS)
 
 test: $(STAMP)  ## the whole test suite in one pytest process

@@ -18,8 +18,9 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 import intentfusion  # noqa: E402, F401  (registers the OmegaConf resolvers)
 
 CONF = ROOT / "conf"
-# a small, fast corpus and a learning rate a random tiny encoder can learn with
-FAST = ["data.source.n=480", "hparams.batch_size=16", "hparams.lr=2e-3", "trainer.precision=32"]
+# a small, fast corpus, its four sequence tasks (the default adds `slots`: tests/test_train.py) and a learning rate a
+# random tiny encoder can learn with
+FAST = ["data.source.n=480", "tasks=support4", "hparams.batch_size=16", "hparams.lr=2e-3", "trainer.precision=32"]
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def test_pngs_render_and_predictions_cover_every_split(evaluated) -> None:
         image = matplotlib.image.imread(out / name)
         assert image.shape[0] > 100 and image.shape[1] > 100
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    assert {r["split"] for r in rows} == {"val", "test", "test_noisy"}
+    assert {r["split"] for r in rows} == {"val", "test", "test_noisy", "val_oos", "test_oos"}
     assert len([r for r in rows if r["split"] == "test"]) == 72  # 15% of 480
     assert 0 < rows[0]["intent"]["confidence"] <= 1 and rows[0]["intent"]["predicted"]
 

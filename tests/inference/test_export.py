@@ -68,7 +68,7 @@ def test_directory_is_self_contained_and_pickle_free(exported) -> None:
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))]
     config = json.loads((out / "intentfusion.json").read_text())
     assert config["active_parts"] == {"bilstm": True, "fusion": True}
-    assert config["max_length"] == 64 and config["pooling"] == "mean"
+    assert config["max_length"] == 128 and config["pooling"] == "mean"
     assert config["fallbacks"] == {"action": {"threshold": 0.6, "fallback": "request_more_info"}}
     assert list(json.loads((out / "labels.json").read_text())) == ["intent", "urgency", "sentiment", "action"]
     from safetensors import safe_open

@@ -87,7 +87,7 @@ def test_predictions_equal_the_test_time_predictions(predictor, ckpt, split) -> 
     mine = predictor.logits(texts)
     for task in model.label_names:
         torch.testing.assert_close(mine[task], logits[task], atol=1e-5, rtol=0)
-    assert predictor.max_length == 64  # read from the checkpoint's stored data config
+    assert predictor.max_length == 128  # read from the checkpoint's stored data config
 
 
 def test_active_bilstm_and_fusion_match_the_lightning_module(ckpt, tmp_path) -> None:

@@ -29,7 +29,7 @@ LORA = {"method": "lora", "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": 
 # 336 training examples, batch 16 -> 21 steps per epoch; plan: frozen 1, unfreeze 2 (2 groups per epoch),
 # bilstm 1, fusion 1, final 1
 FAST = ["peft=lora", "phases=five", "phases.schedule.1.unfreeze_per_epoch=2", "data.source.n=480",
-        "hparams.batch_size=16", "hparams.lr=2e-3", "hparams.epochs=2", "trainer.precision=32",
+        "tasks=support4", "hparams.batch_size=16", "hparams.lr=2e-3", "hparams.epochs=2", "trainer.precision=32",
         "trainer.deterministic=true"]
 RECORDER = "+callbacks.recorder._target_=tests.models.test_adapters.AdapterRecorder"
 TEXTS = ["where is my refund", "I want to cancel my order now!!", "hola, necesito ayuda con mi cuenta", "ok"]

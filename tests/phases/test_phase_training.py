@@ -15,6 +15,7 @@ from intentfusion.train import train
 # 336 training examples, batch 16 -> 21 steps per epoch; plan: frozen 1, unfreeze 2, bilstm 1, fusion 1, final 1
 FAST = [
     "data.source.n=480",
+    "tasks=support4",  # sequence tasks only: the frozen phase runs on cached features
     "hparams.batch_size=16",
     "hparams.lr=2e-3",
     "hparams.epochs=2",

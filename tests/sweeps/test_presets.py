@@ -88,7 +88,7 @@ def test_s1_trains_intent_and_slots_on_tiny(cfg_factory) -> None:
 
 
 def test_a_slots_task_without_its_token_type_fails_with_one_line(cfg_factory) -> None:
-    cfg = cfg_factory("tasks.names=[intent,slots]", "debug=fdr")
+    cfg = cfg_factory("tasks=intent_only", "tasks.names=[intent,slots]", "debug=fdr")
     with pytest.raises(UnsupportedTaskError) as err:
         train(cfg)
     assert isinstance(err.value, USER_ERRORS)  # train.py prints it as one line and exits 1

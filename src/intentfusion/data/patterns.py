@@ -47,8 +47,10 @@ class Pool:
         n = len(self.patterns)
         return [(f"{self.name}/{k}", p) for k, p in enumerate(self.patterns) if split_of(k, n) == split]
 
-    def draw(self, split: str, rng: random.Random) -> tuple[str, str]:
-        """A random ``(id, pattern)`` of ``split``."""
+    def draw(self, split: str | None, rng: random.Random) -> tuple[str, str]:
+        """A random ``(id, pattern)`` of ``split`` (None: of the whole pool, for pools every split shares)."""
+        if split is None:
+            return rng.choice([(f"{self.name}/{k}", p) for k, p in enumerate(self.patterns)])
         return rng.choice(self.part(split))
 
 

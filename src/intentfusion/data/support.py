@@ -1,362 +1,249 @@
-"""Embedded, seeded generator of multilingual customer-support messages (en / es / de / fr).
+"""The embedded support corpus (docs/support_corpus.md): held-out phrasings, near-pair intents, implicit cues, entities,
+out-of-scope messages and training-only label noise, generated offline and deterministically from a seed.
 
-Each message is composed of::
-
-    [opener] [pre-phrases] <intent core sentence> [post-phrases] [closer]
-
-where the optional urgency phrase and the optional sentiment phrase are each placed either before
-(pre) or after (post) the core.  Core sentences come from >= 8 templates per intent and language,
-with slot fillers (products, order numbers such as ``#48213``, amounts, dates, plan names, device
-names, e-mail addresses, ...).  For intents that need a detail there are templates *with* and
-*without* that detail.  Urgency / sentiment markers and detail presence are drawn independently of
-the intent (and of each other); intent and language are balanced.
-
-Label rule table (all labels except ``intent`` are a function of surface markers in the text;
-the marker phrases are listed per language in ``URGENCY_MARKERS`` / ``SENTIMENT_MARKERS``):
-
-============  ==========================================================  =====================
-task          rule (first matching row wins)                              label
-============  ==========================================================  =====================
-urgency       text contains a high-urgency phrase ("This is urgent.",     high
-              "...asap.", "...right now.", "...immediately.", ...)
-urgency       text contains a low-urgency phrase ("No rush.",             low
-              "Whenever you can is fine.", "Take your time with this.")
-urgency       no urgency phrase                                           medium
-sentiment     text contains an angry phrase ("This is unacceptable.",     angry
-              "Worst service ever.", "I'm absolutely furious.", ...)
-sentiment     text contains a frustrated phrase ("This is the second      frustrated
-              time I ask about this.", "I'm still waiting for a reply.")
-sentiment     a calm/polite phrase ("I appreciate your help.") or none    calm
-action        urgency == high  OR  sentiment == angry                     escalate_to_human
-action        the intent's required detail is missing from the text       request_more_info
-              (see table below)
-action        otherwise                                                   auto_resolve
-============  ==========================================================  =====================
-
-Required detail per intent (``DETAIL_REQUIRED`` / ``DETAIL_PATTERNS``):
-
-=================  ==================  =====================================================
-intent             required detail     surface form (regex in ``DETAIL_PATTERNS``)
-=================  ==================  =====================================================
-refund_request     order_number        ``#`` + 5 digits, e.g. ``#48213``
-order_status       order_number        ``#48213``
-shipping_delay     order_number        ``#48213``
-billing_issue      amount              ``$49.99`` (en) / ``49,99 €`` (es, de, fr)
-account_access     email               ``maria.lopez@gmail.com``
-technical_problem  device              a device name from ``DEVICES`` (``iPhone 14``, ``Pixel 8``)
-cancellation       plan                a plan name from ``PLANS`` (``Premium``, ``Family``, ...)
-general_question   (none)              never needs more info
-=================  ==================  =====================================================
-
-Marker draw probabilities: urgency high 0.28 / low 0.30 / none 0.42; sentiment angry 0.22 /
-frustrated 0.30 / calm phrase 0.25 / none 0.23; detail present 0.5 (intents that need one).
-Every generated text is unique (collisions are re-drawn), so splits never share a text.
+A message is ``[opener] [cues] <frame ∘ intent paraphrase> [entity mentions] [cues]``; each piece comes from a
+`Pool` whose patterns are split once into train / val / test (`intentfusion.data.patterns.split_of`), and a split's
+messages use only that split's frames, paraphrases, openers, mentions and products (their ids are in
+``record["patterns"]``); the urgency / sentiment cues are the labels' vocabulary, shared by all splits. Labels follow a rule table
+(urgency and sentiment from the cues, action from urgency, sentiment and whether the intent's required entity is
+mentioned: `REQUIRED_ENTITY`); entity spans become the BIO tags of task ``slots``.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import random
 import re
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from intentfusion.data.noise import NoiseTransform
-from intentfusion.data.support_phrases import (  # noqa: F401  -- public tables, re-exported
-    _CLOSERS,
-    _DATE_FORMATS,
-    _EMAIL_DOMAINS,
-    _FILLERS,
-    _FIRST_NAMES,
-    _LAST_NAMES,
-    _MONTHS,
-    _OPENERS,
-    CORE_TEMPLATES,
-    DETAIL_PATTERNS,
-    DETAIL_REQUIRED,
-    DEVICES,
-    PLANS,
-    SENTIMENT_MARKERS,
-    URGENCY_MARKERS,
-)
+from intentfusion.data.patterns import SPLITS, Piece, Pool, fill, join
+from intentfusion.data.slots import spans_to_bio
+from intentfusion.data.support_cues import CUES, ENTITY_MENTIONS, OUT_OF_SCOPE
+from intentfusion.data.support_intents import EXPRESSIONS, FRAMES, INTENT_GROUPS, INTENTS, NEAR_PAIRS, STATEMENTS
+from intentfusion.data.support_values import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES, MONTHS, OPENERS, PRODUCTS
+from intentfusion.data.transforms import add_noisy_split
 
-__all__ = [
-    "TASKS",
-    "LABELS",
-    "LANGUAGES",
-    "INTENTS",
-    "URGENCY_MARKERS",
-    "SENTIMENT_MARKERS",
-    "DETAIL_REQUIRED",
-    "DETAIL_PATTERNS",
-    "DEVICES",
-    "PLANS",
-    "CORE_TEMPLATES",
-    "generate_support",
-    "tiny_backbone_corpus",
-    "split_support",
-    "load_support",
-]
+__all__ = ["LANGUAGES", "TASKS", "LABELS", "REQUIRED_ENTITY", "generate_split", "load_support", "tiny_backbone_corpus"]
 
-TASKS: tuple[str, ...] = ("intent", "urgency", "sentiment", "action")
-INTENTS: tuple[str, ...] = (
-    "refund_request",
-    "billing_issue",
-    "account_access",
-    "technical_problem",
-    "order_status",
-    "cancellation",
-    "shipping_delay",
-    "general_question",
-)
+LANGUAGES: tuple[str, ...] = ("en", "es", "de", "fr")
+TASKS: tuple[str, ...] = ("intent", "urgency", "sentiment", "action", "slots")
 LABELS: dict[str, tuple[str, ...]] = {
     "intent": INTENTS,
     "urgency": ("low", "medium", "high"),
     "sentiment": ("calm", "frustrated", "angry"),
     "action": ("auto_resolve", "request_more_info", "escalate_to_human"),
 }
-LANGUAGES: tuple[str, ...] = ("en", "es", "de", "fr")
-
-_P_URGENCY = {"high": 0.28, "low": 0.30, "medium": 0.42}
-_P_SENTIMENT = {"angry": 0.22, "frustrated": 0.30, "calm": 0.25, "none": 0.23}
-_P_DETAIL = 0.5
-_P_OPENER = 0.55
-_P_CLOSER = 0.5
-_P_URGENCY_PRE = 0.3
-_P_SENTIMENT_PRE = 0.35
-
-
-_SLOT_RE = re.compile(r"\{(\w+)\}")
-
-
-def _amount(lang: str, rng: random.Random) -> str:
-    value = rng.randint(5, 400) + rng.choice((0.0, 0.99, 0.49, 0.5, rng.randint(1, 98) / 100))
-    if lang == "en":
-        return f"${value:.2f}"
-    return f"{value:.2f}".replace(".", ",") + " €"
-
-
-def _email(lang: str, rng: random.Random) -> str:
-    first = rng.choice(_FIRST_NAMES[lang]).lower()
-    first = first.translate(str.maketrans("áéíóúèçë", "aeiouece"))
-    sep = rng.choice((".", "_", ""))
-    suffix = rng.choice(("", "", str(rng.randint(1, 99))))
-    return f"{first}{sep}{rng.choice(_LAST_NAMES[lang])}{suffix}@{rng.choice(_EMAIL_DOMAINS[lang])}"
-
-
-def _date(lang: str, rng: random.Random) -> str:
-    return _DATE_FORMATS[lang].format(month=rng.choice(_MONTHS[lang]), day=rng.randint(1, 28))
-
-
-_GENERATED_SLOTS: dict[str, Callable[[str, random.Random], str]] = {
-    "order": lambda lang, rng: f"#{rng.randint(10000, 99999)}",
-    "amount": _amount,
-    "email": _email,
-    "date": _date,
-    "device": lambda lang, rng: rng.choice(DEVICES),
-    "plan": lambda lang, rng: rng.choice(PLANS),
-    "name": lambda lang, rng: rng.choice(_FIRST_NAMES[lang]),
+REQUIRED_ENTITY: dict[str, str | None] = {  # the detail an agent needs before acting (None: never asks)
+    **dict.fromkeys(INTENT_GROUPS["subscription"], None),
+    **dict.fromkeys(INTENT_GROUPS["refunds"] + INTENT_GROUPS["orders"], "order_id"),
+    **{"duplicate_charge": "amount", "wrong_amount_charged": "amount", "update_payment_method": None},
+    "invoice_request": "order_id",
+    **dict.fromkeys(INTENT_GROUPS["cards"], "card_last4"),
+    **dict.fromkeys(INTENT_GROUPS["account"], "email"),
+    "technical_problem": "product",
 }
+PARTNER = {a: b for pair in NEAR_PAIRS for a, b in (pair, pair[::-1])}
+P_URGENCY = {"high": 0.25, "low": 0.25, "medium": 0.5}
+P_SENTIMENT = {"angry": 0.2, "frustrated": 0.25, "calm": 0.25, "none": 0.3}
+P_DETAIL, P_EXTRA, P_OPENER, P_CUE_BEFORE = 0.6, 0.3, 0.5, 0.3
+SHARED_POOLS = ("cue/",)  # the labels' own vocabulary (urgency / sentiment cues): every split draws from all of it
+EXTRA_ENTITIES = ("date", "amount", "product")  # mentioned now and then, whatever the intent needs
+FRACTIONS = (0.7, 0.15, 0.15)
+_ELISION = re.compile(r"\b(de|que|je|me|le|la|ne|se) (?=[aeiouyéèêàâîôûh])", re.IGNORECASE)
 
 
-def _fill(template: str, lang: str, rng: random.Random) -> str:
-    def sub(m: re.Match[str]) -> str:
-        slot = m.group(1)
-        if slot in _GENERATED_SLOTS:
-            return _GENERATED_SLOTS[slot](lang, rng)
-        return rng.choice(_FILLERS[lang][slot])
+@functools.cache
+def _pool(name: str, patterns: tuple[str, ...]) -> Pool:
+    """The pool of ``patterns`` (built once: its split parts are fixed)."""
+    return Pool(name, patterns)
 
-    return _SLOT_RE.sub(sub, template)
+
+def _values(lang: str, rng: random.Random, split: str) -> dict[str, Callable[[], Piece]]:
+    """Entity value generators (a Piece whose whole text is the entity) for one message."""
+
+    def piece(label: str, text: str) -> Piece:
+        return Piece(text, ((0, len(text), label),))
+
+    def amount() -> str:
+        value = f"{rng.randint(5, 400)}.{rng.randint(0, 99):02d}"
+        if lang == "en":
+            return rng.choice((f"${value}", f"{value} USD"))
+        value = value.replace(".", ",")
+        return rng.choice((f"{value} €", f"{value} EUR"))
+
+    def date() -> str:
+        month, day = rng.choice(MONTHS[lang]), rng.randint(1, 28)
+        return {"en": f"{month} {day}", "es": f"{day} de {month}", "de": f"{day}. {month}", "fr": f"{day} {month}"}[
+            lang
+        ]
+
+    def email() -> str:
+        first = rng.choice(FIRST_NAMES[lang]).lower().translate(str.maketrans("áéíóúèçëü", "aeioueceu"))
+        return f"{first}{rng.choice(('.', '_', ''))}{rng.choice(LAST_NAMES[lang])}@{rng.choice(EMAIL_DOMAINS[lang])}"
+
+    products = _pool("product", PRODUCTS)
+    return {
+        "order_id": lambda: piece(
+            "order_id", f"#{rng.choice('ABCDEFGHJK')}{rng.randint(1, 9)}-{rng.randint(10000, 99999)}"
+        ),
+        "amount": lambda: piece("amount", amount()),
+        "date": lambda: piece("date", date()),
+        "product": lambda: piece("product", products.draw(split, rng)[1]),
+        "email": lambda: piece("email", email()),
+        "card_last4": lambda: piece("card_last4", f"{rng.randint(0, 9999):04d}"),
+    }
+
+
+def _sentence(text: str, lang: str) -> str:
+    """French elision and a capital first letter."""
+    if lang == "fr":
+        text = _ELISION.sub(lambda m: m.group(1)[:-1] + "'", text)
+    return text[:1].upper() + text[1:]
 
 
 def _choose(rng: random.Random, probs: dict[str, float]) -> str:
     return rng.choices(list(probs), weights=list(probs.values()))[0]
 
 
-def _check_languages(languages: tuple[str, ...]) -> tuple[str, ...]:
-    if isinstance(languages, str):
-        languages = (languages,)
-    languages = tuple(languages)
-    if not languages:
-        raise ValueError(f"languages must be a non-empty tuple of codes from {LANGUAGES}, got ()")
-    for lang in languages:
-        if lang not in LANGUAGES:
-            raise ValueError(f"unknown language {lang!r} in languages; expected codes from {LANGUAGES}")
-    if len(set(languages)) != len(languages):
-        raise ValueError(f"languages must not contain duplicates, got {languages}")
-    return languages
+def _message(lang: str, intent: str, split: str, rng: random.Random) -> dict[str, Any]:
+    """One labelled message of ``split`` (only that split's patterns), with its pattern ids and entity spans."""
+    ids: list[str] = []
 
+    def draw(name: str, patterns: Sequence[str]) -> str:
+        shared = name.startswith(SHARED_POOLS)
+        pid, pattern = _pool(name, patterns).draw(None if shared else split, rng)
+        ids.append(pid)
+        return pattern
 
-def _draw_record(lang: str, intent: str, rng: random.Random) -> dict:
-    urgency = _choose(rng, _P_URGENCY)
-    sentiment_draw = _choose(rng, _P_SENTIMENT)
-    needed = DETAIL_REQUIRED[intent]
-    has_detail = needed is None or rng.random() < _P_DETAIL
-    core = _fill(rng.choice(CORE_TEMPLATES[lang][intent]["complete" if has_detail else "missing"]), lang, rng)
-
-    pre: list[str] = []
-    post: list[str] = []
-    if urgency != "medium":
-        phrase = rng.choice(URGENCY_MARKERS[lang][urgency])
-        (pre if rng.random() < _P_URGENCY_PRE else post).append(phrase)
-    if sentiment_draw != "none":
-        phrase = rng.choice(SENTIMENT_MARKERS[lang][sentiment_draw])
-        (pre if rng.random() < _P_SENTIMENT_PRE else post).append(phrase)
-    rng.shuffle(pre)
-    rng.shuffle(post)
-
-    parts: list[str] = []
-    if rng.random() < _P_OPENER:
-        parts.append(rng.choice(_OPENERS[lang]))
-    parts += pre + [core] + post
-    if rng.random() < _P_CLOSER:
-        parts.append(_fill(rng.choice(_CLOSERS[lang]), lang, rng))
-
-    sentiment = "calm" if sentiment_draw == "none" else sentiment_draw
+    values = _values(lang, rng, split)
+    kind = "statement" if intent in STATEMENTS else "request"
+    frame = draw(f"frame/{lang}/{kind}", FRAMES[lang][kind])
+    expression = draw(f"expr/{lang}/{intent}", EXPRESSIONS[lang][intent])
+    core = Piece(_sentence(frame.replace("{X}", expression), lang))
+    urgency, sentiment = _choose(rng, P_URGENCY), _choose(rng, P_SENTIMENT)
+    before, after = [], []
+    for label, key in ((urgency, f"urgency_{urgency}"), (sentiment, f"sentiment_{sentiment}")):
+        if label not in ("medium", "none"):
+            cue = Piece(draw(f"cue/{lang}/{key}", CUES[lang][key]))
+            (before if rng.random() < P_CUE_BEFORE else after).append(cue)
+    needed = REQUIRED_ENTITY[intent]
+    mentioned = [needed] if needed is not None and rng.random() < P_DETAIL else []
+    if rng.random() < P_EXTRA:
+        mentioned.append(rng.choice([e for e in EXTRA_ENTITIES if e != needed]))
+    mentions = [fill(draw(f"mention/{lang}/{e}", ENTITY_MENTIONS[lang][e]), {"value": values[e]}) for e in mentioned]
+    opener = Piece(draw(f"opener/{lang}", OPENERS[lang])) if rng.random() < P_OPENER else Piece("")
+    message = join([opener, *before, core, *mentions, *after])
+    sentiment = "calm" if sentiment == "none" else sentiment
     if urgency == "high" or sentiment == "angry":
         action = "escalate_to_human"
-    elif not has_detail:
+    elif needed is not None and needed not in mentioned:
         action = "request_more_info"
     else:
         action = "auto_resolve"
+    spans = [{"start": s, "end": e, "label": label} for s, e, label in message.spans]
     return {
-        "text": " ".join(parts),
+        "text": message.text,
         "intent": intent,
         "urgency": urgency,
         "sentiment": sentiment,
         "action": action,
+        "slots": spans_to_bio(message.text, spans, f"support/{split}"),
+        "entities": spans,
         "language": lang,
+        "patterns": ids,
+        "is_oos": False,
     }
 
 
-def generate_support(n: int = 3000, seed: int = 0, languages: tuple[str, ...] = LANGUAGES) -> list[dict]:
-    """Generate ``n`` unique, labelled support messages (deterministic given ``seed``).
+def _out_of_scope(lang: str, split: str, rng: random.Random) -> dict[str, Any]:
+    """An out-of-scope message of ``split``: no label for any task."""
+    pid, request = _pool(f"oos/{lang}", OUT_OF_SCOPE[lang]).draw(split, rng)
+    ids = [pid]
+    parts = [Piece(request)]
+    if rng.random() < P_OPENER:
+        opener_id, opener = _pool(f"opener/{lang}", OPENERS[lang]).draw(split, rng)
+        parts.insert(0, Piece(opener))
+        ids.append(opener_id)
+    text = join(parts).text
+    return {"text": text, **dict.fromkeys(TASKS), "language": lang, "patterns": ids, "is_oos": True}
 
-    records: {"text", "intent", "urgency", "sentiment", "action", "language"}.  Languages and
-    intents are balanced (round-robin over all language x intent pairs, then shuffled); the other
-    labels follow the rule table in the module docstring.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int (number of records), got {n!r}")
-    languages = _check_languages(languages)
-    rng = random.Random(seed)
+
+def generate_split(
+    split: str, n: int, seed: int = 0, languages: Sequence[str] = LANGUAGES, seen: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """``n`` unique messages of ``split``, balanced over language x intent (round robin, shuffled)."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}; expected one of {SPLITS}")
+    rng = random.Random(f"{seed}/{split}")
     pairs = [(lang, intent) for lang in languages for intent in INTENTS]
-    rng.shuffle(pairs)
-    slots = [pairs[i % len(pairs)] for i in range(n)]
-    rng.shuffle(slots)
-
-    records: list[dict] = []
-    seen: set[str] = set()
-    max_tries = 1000
-    for lang, intent in slots:
-        for _ in range(max_tries):
-            rec = _draw_record(lang, intent, rng)
-            if rec["text"] not in seen:
+    order = [pairs[i % len(pairs)] for i in range(n)]
+    rng.shuffle(order)
+    seen = set() if seen is None else seen
+    out = []
+    for lang, intent in order:
+        for _ in range(200):
+            record = _message(lang, intent, split, rng)
+            if record["text"] not in seen:
                 break
-        else:  # pragma: no cover - only reachable for absurdly large n
-            raise RuntimeError(f"could not draw a unique text for ({lang}, {intent}) after {max_tries} tries")
-        seen.add(rec["text"])
-        records.append(rec)
-    return records
+        seen.add(record["text"])
+        out.append(record)
+    return out
 
 
-def tiny_backbone_corpus() -> list[str]:
-    """The texts the tokenizers of ``builtin:tiny-xlmr`` / ``builtin:tiny-distilbert`` are trained on.
-
-    3000 generated support messages (seed 0); pass it as ``resolve_backbone(..., corpus=tiny_backbone_corpus)``.
-    """
-    return [r["text"] for r in generate_support(3000, seed=0)]
-
-
-def _split_sizes(n: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
-    n_val = int(round(fractions[1] * n))
-    n_test = int(round(fractions[2] * n))
-    return n - n_val - n_test, n_val, n_test
-
-
-def _check_fractions(fractions: tuple[float, float, float]) -> tuple[float, float, float]:
-    try:
-        fr = tuple(float(f) for f in fractions)
-    except (TypeError, ValueError):
-        raise ValueError(f"fractions must be three numbers (train, val, test), got {fractions!r}") from None
-    if len(fr) != 3 or any(not 0.0 < f < 1.0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-        raise ValueError(
-            f"fractions must be three numbers in (0, 1) (train, val, test) that sum to 1, got {fractions!r}"
-        )
-    return fr  # type: ignore[return-value]
-
-
-def split_support(
-    records: list[dict],
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
-    seed: int = 0,
-    stratify_by: str = "intent",
-) -> dict[str, list[dict]]:
-    """Stratified train/val/test split (sklearn ``train_test_split`` with ``stratify``).
-
-    Returns ``{"train", "val", "test"}`` with sizes ``n - round(f_val*n) - round(f_test*n)``,
-    ``round(f_val*n)``, ``round(f_test*n)``; records are shallow-copied.
-    """
-    from sklearn.model_selection import train_test_split
-
-    fr = _check_fractions(fractions)
-    if not records:
-        raise ValueError("records must be a non-empty list of dicts")
-    if any(stratify_by not in r for r in records):
-        raise ValueError(
-            f"stratify_by={stratify_by!r} is not a key of every record; expected one of {sorted(records[0])}"
-        )
-    counts = Counter(r[stratify_by] for r in records)
-    n = len(records)
-    n_train, n_val, n_test = _split_sizes(n, fr)
-    k = len(counts)
-    if min(n_train, n_val, n_test) < k or min(counts.values()) < 3:
-        raise ValueError(
-            f"records (n={n}) too small to stratify by {stratify_by!r} with fractions={fractions}: "
-            f"need >= {k} records per split (one per class) and >= 3 per class; got split sizes "
-            f"{(n_train, n_val, n_test)} and smallest class count {min(counts.values())}"
-        )
-    records = [dict(r) for r in records]
-    try:
-        rest, test = train_test_split(
-            records, test_size=n_test, stratify=[r[stratify_by] for r in records], random_state=seed
-        )
-        train, val = train_test_split(rest, test_size=n_val, stratify=[r[stratify_by] for r in rest], random_state=seed)
-    except ValueError as e:
-        raise ValueError(f"records cannot be stratified by {stratify_by!r} with fractions={fractions}: {e}") from e
-    return {"train": train, "val": val, "test": test}
-
-
-def _min_n_for_split(fractions: tuple[float, float, float], n_classes: int) -> int:
-    n = n_classes
-    while True:
-        if min(_split_sizes(n, fractions)) >= n_classes and n // n_classes >= 3:
-            return n
-        n += 1
+def _flip_labels(records: list[dict[str, Any]], rate: float, rng: random.Random) -> list[dict[str, Any]]:
+    """Training-only annotation noise: each sequence label replaced with probability ``rate`` (an intent by its
+    near partner half of the time, otherwise uniformly by another label); flipped tasks in ``noisy_labels``."""
+    out = []
+    for record in records:
+        record, flipped = dict(record), []
+        for task, labels in LABELS.items():
+            if rng.random() >= rate:
+                continue
+            if task == "intent" and record[task] in PARTNER and rng.random() < 0.5:
+                record[task] = PARTNER[record[task]]
+            else:
+                record[task] = rng.choice([label for label in labels if label != record[task]])
+            flipped.append(task)
+        record["noisy_labels"] = flipped
+        out.append(record)
+    return out
 
 
 def load_support(
     n: int = 3000,
     seed: int = 0,
-    languages: tuple[str, ...] = LANGUAGES,
+    languages: Sequence[str] = LANGUAGES,
+    label_noise: float = 0.03,
+    oos_share: float = 0.1,
     noise_p: float = 1.0,
     noise_seed: int = 1234,
-) -> dict[str, list[dict]]:
-    """Generate + split (70/15/15, stratified by intent), plus ``"test_noisy"``.
+) -> dict[str, list]:
+    """Splits train / val / test (70/15/15 of ``n``, each from its own patterns), ``val_oos`` / ``test_oos``
+    (``oos_share`` of val / test, out-of-scope, unlabelled), ``test_noisy`` (test with typos / casing / fillers,
+    tags kept aligned); ``label_noise`` of the training labels flipped (`_flip_labels`)."""
+    if not 0.0 <= label_noise < 1.0:
+        raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}")
+    unknown = [lang for lang in languages if lang not in LANGUAGES]
+    if unknown or not languages:
+        raise ValueError(f"languages {list(languages)}; expected a non-empty subset of {LANGUAGES}")
+    smallest = math.ceil(len(INTENTS) / FRACTIONS[1])  # validation and test get every intent at least once
+    if isinstance(n, bool) or not isinstance(n, int) or n < smallest:
+        raise ValueError(f"n={n!r} is too small for {len(INTENTS)} intents per split; expected an int >= {smallest}")
+    sizes = {"train": n - 2 * round(FRACTIONS[1] * n), "val": round(FRACTIONS[1] * n), "test": round(FRACTIONS[2] * n)}
+    seen: set[str] = set()
+    splits = {split: generate_split(split, size, seed, languages, seen) for split, size in sizes.items()}
+    splits["train"] = _flip_labels(splits["train"], label_noise, random.Random(f"{seed}/label_noise"))
+    for split in ("val", "test"):
+        rng = random.Random(f"{seed}/{split}_oos")
+        count = max(1, round(oos_share * sizes[split]))
+        splits[f"{split}_oos"] = [_out_of_scope(languages[i % len(languages)], split, rng) for i in range(count)]
+    return add_noisy_split(splits, "test", "test_noisy", p=noise_p, seed=noise_seed)
 
-    ``test_noisy`` is the test split with ``NoiseTransform(p=noise_p)`` applied to each text using
-    one ``random.Random(noise_seed)`` (same labels, same order as ``test``).
-    """
-    if isinstance(noise_p, bool) or not isinstance(noise_p, (int, float)) or not 0.0 <= noise_p <= 1.0:
-        raise ValueError(f"noise_p must be a probability in [0, 1], got {noise_p!r}")
-    fractions = (0.7, 0.15, 0.15)
-    min_n = _min_n_for_split(fractions, len(INTENTS))
-    if isinstance(n, bool) or not isinstance(n, int) or n < min_n:
-        raise ValueError(
-            f"n={n!r} is too small to stratify {len(INTENTS)} intents into train/val/test {fractions}; "
-            f"expected an int n >= {min_n}"
-        )
-    splits = split_support(generate_support(n, seed=seed, languages=languages), fractions, seed=seed)
-    transform = NoiseTransform(p=noise_p)
-    rng = random.Random(noise_seed)
-    splits["test_noisy"] = [{**r, "text": transform(r["text"], rng)} for r in splits["test"]]
-    return splits
+
+def tiny_backbone_corpus() -> list[str]:
+    """The texts the tokenizers of ``builtin:tiny-xlmr`` / ``builtin:tiny-distilbert`` are trained on: 3000 messages
+    of every split (seed 0), so that held-out phrasings tokenize like the rest; pass it as
+    ``resolve_backbone(..., corpus=tiny_backbone_corpus)``."""
+    return [r["text"] for split in load_support(3000, seed=0, noise_p=0.0).values() for r in split]

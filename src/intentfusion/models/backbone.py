@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 MINILM_NAME = "builtin:minilm"
 TINY_NAMES = {"builtin:tiny-xlmr": "xlmr", "builtin:tiny-distilbert": "distilbert"}
 # Bump when the tiny-backbone recipe changes, so stale cache dirs are not reused.
-TINY_FORMAT_VERSION = 1
+TINY_FORMAT_VERSION = 2
 TINY_MODEL_MAX_LENGTH = 128
 # Position table: room for sequences up to 512 tokens (model_max_length is still the 128 hint).
 _TINY_MAX_POSITIONS = 512
