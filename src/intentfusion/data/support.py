@@ -4,9 +4,9 @@ out-of-scope messages and training-only label noise, generated offline and deter
 A message is ``[opener] [cues] <frame ∘ intent paraphrase> [entity mentions] [cues]``; each piece comes from a
 `Pool` whose patterns are split once into train / val / test (`intentfusion.data.patterns.split_of`), and a split's
 messages use only that split's frames, paraphrases, openers, mentions and products (their ids are in
-``record["patterns"]``); the urgency / sentiment cues are the labels' vocabulary, shared by all splits. Labels follow a rule table
-(urgency and sentiment from the cues, action from urgency, sentiment and whether the intent's required entity is
-mentioned: `REQUIRED_ENTITY`); entity spans become the BIO tags of task ``slots``.
+``record["patterns"]``); the urgency / sentiment cues are the labels' vocabulary, shared by all splits (`SHARED_POOLS`).
+Labels follow a rule table (urgency and sentiment from the cues, action from urgency, sentiment and whether the
+intent's required entity is mentioned: `REQUIRED_ENTITY`); entity spans become the BIO tags of task ``slots``.
 """
 
 from __future__ import annotations
