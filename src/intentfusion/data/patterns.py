@@ -42,15 +42,13 @@ class Pool:
             raise ValueError(f"pool {self.name}: duplicate patterns")
         split_of(0, len(self.patterns))  # size check
 
-    def part(self, split: str) -> list[tuple[str, str]]:
-        """``(id, pattern)`` of the patterns of ``split``."""
+    def part(self, split: str | None) -> list[tuple[str, str]]:
+        """``(id, pattern)`` of the patterns of ``split`` (None: the whole pool, for pools every split shares)."""
         n = len(self.patterns)
-        return [(f"{self.name}/{k}", p) for k, p in enumerate(self.patterns) if split_of(k, n) == split]
+        return [(f"{self.name}/{k}", p) for k, p in enumerate(self.patterns) if split in (None, split_of(k, n))]
 
     def draw(self, split: str | None, rng: random.Random) -> tuple[str, str]:
-        """A random ``(id, pattern)`` of ``split`` (None: of the whole pool, for pools every split shares)."""
-        if split is None:
-            return rng.choice([(f"{self.name}/{k}", p) for k, p in enumerate(self.patterns)])
+        """A random ``(id, pattern)`` of ``split`` (None: of the whole pool)."""
         return rng.choice(self.part(split))
 
 
