@@ -212,7 +212,7 @@ def _flip_labels(records: list[dict[str, Any]], rate: float, rng: random.Random)
 
 
 def load_support(
-    n: int = 3000,
+    n: int = 3600,
     seed: int = 0,
     languages: Sequence[str] = LANGUAGES,
     label_noise: float = 0.03,
