@@ -79,6 +79,14 @@ def test_a_non_numeric_learning_rate_names_the_key(cfg_factory, capsys) -> None:
     assert line == "error: hparams.lr: 'abc' is not valid; expected a number > 0, e.g. 3e-5"
 
 
+def test_an_unknown_precision_names_the_key_for_train_and_evaluate(cfg_factory, tmp_path, capsys) -> None:
+    line = _error_line(capsys, run_train, cfg_factory("trainer.precision=bogus", "debug=fdr"))
+    assert line.startswith("error: trainer.precision: 'bogus' is not a precision; expected auto or one of ")
+    assert "32-true" in line and "bf16-mixed" in line
+    cfg = cfg_factory(f"ckpt_path={tmp_path / 'run.ckpt'}", "trainer.precision=bf17", config="evaluate")
+    assert _error_line(capsys, run_evaluate, cfg).startswith("error: trainer.precision: 'bf17' is not a precision")
+
+
 def test_an_unknown_key_in_a_phase_file_names_the_phase_and_the_key(cfg_factory, capsys) -> None:
     cfg = cfg_factory("debug=fdr")
     with open_dict(cfg):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 
 def _phases_total_epochs(schedule: Any, default_epochs: Any) -> int:
@@ -49,3 +49,41 @@ def check_phases(phases: Any, default_epochs: int) -> None:
 
     plain = OmegaConf.to_container(phases, resolve=True) if OmegaConf.is_config(phases) else dict(phases)
     PhasePlan.from_config(plain["schedule"], int(default_epochs), plain.get("layer_decay", 1.0), n_groups=0)
+
+
+def lightning_precisions() -> list[str]:
+    """Every `precision` value Lightning's `Trainer` takes (`32-true`, `bf16-mixed`, `16-mixed`, `32`, ...)."""
+    from typing import get_args
+
+    from lightning.fabric.plugins.precision.precision import _PRECISION_INPUT
+
+    values = [str(v) for literal in get_args(_PRECISION_INPUT) for v in get_args(literal)]
+    return list(dict.fromkeys(["32-true", "bf16-mixed", "16-mixed", *values]))  # the usual ones first
+
+
+def resolve_trainer_precision(trainer: DictConfig | None) -> str | int | None:
+    """Replace `trainer.precision=auto` in the trainer config by what it means on `trainer.accelerator`
+    (`intentfusion.utils.hardware.auto_precision`: `bf16-mixed` on a CPU with AMX/AVX512-BF16, else `32-true`) and
+    print the choice; any other valid value is kept. Returns the precision (None: not set, Lightning's default).
+
+    Called before a `Trainer` is instantiated from the config, and before the config is recorded (run dir,
+    checkpoint), so that everything downstream sees the resolved value. A value Lightning does not take raises a
+    `ConfigError` naming `trainer.precision`.
+    """
+    from intentfusion.errors import ConfigError
+    from intentfusion.utils.hardware import auto_precision
+
+    precision = OmegaConf.select(trainer, "precision") if trainer is not None else None
+    if precision is None:
+        return None
+    allowed = lightning_precisions()
+    if isinstance(precision, bool) or str(precision) not in ["auto", *allowed]:
+        raise ConfigError("trainer.precision", f"{precision!r} is not a precision",
+                          f"auto or one of {', '.join(allowed)}")
+    if str(precision) != "auto":
+        return precision
+    accelerator = OmegaConf.select(trainer, "accelerator") or "auto"
+    resolved, why = auto_precision(accelerator)
+    trainer.precision = resolved
+    print(f"[intentfusion] trainer.precision: auto -> {resolved} ({why})")
+    return resolved

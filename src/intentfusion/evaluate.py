@@ -12,6 +12,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from intentfusion.config import resolve_trainer_precision
 from intentfusion.data.alignment import subword_to_word, word_spans
 from intentfusion.data.slots import bio_to_spans
 from intentfusion.data.support import tiny_backbone_corpus
@@ -57,6 +58,7 @@ def checkpoints_of(spec: Any) -> list[Path]:
 
 def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: list[Any]) -> dict[str, Any]:
     """Test metrics (as in training) plus the full suite for one checkpoint; writes outputs into `out_dir`."""
+    resolve_trainer_precision(cfg.trainer)  # `auto` -> what this machine runs natively (bf16-mixed | 32-true, ...)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_cfg = load_run_config(ckpt)
     if cfg.get("data_overrides"):

@@ -13,7 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from intentfusion.config import check_hparams, check_phases
+from intentfusion.config import check_hparams, check_phases, resolve_trainer_precision
 from intentfusion.errors import DataError
 from intentfusion.models.adapters import check_peft
 from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     types = OmegaConf.to_container(OmegaConf.select(cfg, "tasks.types") or OmegaConf.create({}))
     check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])],
                           types)
+    resolve_trainer_precision(cfg.trainer)  # `auto` -> what this machine runs natively, before the config is recorded
     # frozen backbone groups are in eval mode on purpose (no dropout while frozen)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     sweep = sweep_context()  # multirun: W&B group = the sweep, overrides as tags

@@ -1,4 +1,5 @@
-"""`warn_if_slow_bf16`: bf16 autocast on a CPU that only emulates bf16 is flagged; fp32 and native bf16 are not."""
+"""`warn_if_slow_bf16`: bf16 autocast on a CPU that only emulates bf16 is flagged; fp32 and native bf16 are not.
+`auto_precision`: `trainer.precision=auto` trains in bf16-mixed where the CPU has AMX/AVX512-BF16, in fp32 elsewhere."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import warnings
 import pytest
 import torch
 
-from intentfusion.utils.hardware import runs_bf16_natively, serving_precision, warn_if_slow_bf16
+from intentfusion.utils.hardware import (
+    auto_precision,
+    runs_bf16_natively,
+    serving_precision,
+    warn_if_slow_bf16,
+)
 
 
 def cpu_with(monkeypatch, **capabilities: bool) -> None:
@@ -41,3 +47,35 @@ def test_native_bf16_and_fp32_are_not_flagged(monkeypatch, flag: str) -> None:
 def test_serving_precision_runs_fp32_where_bf16_is_only_emulated(monkeypatch, trained, native, served) -> None:
     cpu_with(monkeypatch, amx_bf16=native)
     assert serving_precision(trained, "cpu") == served
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "unit"),
+    [({"amx_bf16": True}, "AMX-BF16"), ({"avx512_bf16": True}, "AVX512-BF16"),
+     ({"amx_bf16": True, "avx512_bf16": True}, "AMX-BF16/AVX512-BF16")],
+)
+def test_auto_trains_bf16_on_a_cpu_with_bf16_units(monkeypatch, capabilities: dict, unit: str) -> None:
+    cpu_with(monkeypatch, **capabilities)
+    assert auto_precision("cpu") == ("bf16-mixed", unit)
+
+
+def test_auto_trains_fp32_on_a_cpu_without_bf16_units(monkeypatch) -> None:
+    cpu_with(monkeypatch, avx512f=True)  # AVX512 without its BF16 extension still emulates bf16
+    assert auto_precision("cpu") == ("32-true", "no AVX512-BF16/AMX on this CPU")
+
+
+@pytest.mark.parametrize(("cuda_bf16", "expected"), [(True, "bf16-mixed"), (False, "16-mixed")])
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda", "auto"])
+def test_auto_on_a_gpu_is_bf16_where_cuda_has_it_else_fp16(monkeypatch, cuda_bf16, expected, accelerator) -> None:
+    cpu_with(monkeypatch, amx_bf16=not cuda_bf16)  # the CPU's units do not decide for a GPU trainer
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: cuda_bf16)
+    assert auto_precision(accelerator)[0] == expected
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_accelerator_auto_without_cuda_follows_the_cpu(monkeypatch, native: bool) -> None:
+    cpu_with(monkeypatch, avx512_bf16=native)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_precision("auto")[0] == ("bf16-mixed" if native else "32-true")
+    assert auto_precision("mps")[0] == "32-true"

@@ -6,14 +6,42 @@ import warnings
 
 import torch
 
+# torch.cpu.get_capabilities() keys of the CPU's bf16 matrix units, and their names in messages
+CPU_BF16_UNITS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}
+
+
+def cpu_bf16_units() -> list[str]:
+    """The bf16 matrix units this CPU has (`AMX-BF16`, `AVX512-BF16`); empty: bf16 is emulated, and slow."""
+    capabilities = torch.cpu.get_capabilities()
+    return [name for key, name in CPU_BF16_UNITS.items() if capabilities.get(key)]
+
 
 def runs_bf16_natively(device: str | torch.device = "cpu") -> bool:
     """CUDA: `torch.cuda.is_bf16_supported()`; CPU: AVX512-BF16 or AMX-BF16 (else bf16 is emulated, and slow)."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    capabilities = torch.cpu.get_capabilities()
-    return bool(capabilities.get("avx512_bf16") or capabilities.get("amx_bf16"))
+    return bool(cpu_bf16_units())
+
+
+def auto_precision(accelerator: str = "cpu") -> tuple[str, str]:
+    """What `trainer.precision=auto` trains in on `accelerator`, and why (for the log line).
+
+    CPU: `bf16-mixed` where the CPU has bf16 matrix units (AMX-BF16 or AVX512-BF16), else `32-true` (bf16
+    autocast is several times slower than fp32 there). GPU (`gpu`, `cuda`): `bf16-mixed` where CUDA supports
+    bf16, else `16-mixed`. `auto` is the GPU when CUDA is available, else the CPU; any other accelerator: `32-true`.
+    """
+    kind = str(accelerator).lower()
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cpu":
+        units = cpu_bf16_units()
+        return ("bf16-mixed", "/".join(units)) if units else ("32-true", "no AVX512-BF16/AMX on this CPU")
+    if kind in ("gpu", "cuda"):
+        if torch.cuda.is_available() and runs_bf16_natively("cuda"):
+            return "bf16-mixed", "CUDA bf16"
+        return "16-mixed", "no CUDA bf16"
+    return "32-true", f"accelerator {accelerator}"
 
 
 def is_emulated_bf16(precision: object, device: str | torch.device = "cpu") -> bool:
