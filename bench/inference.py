@@ -2,8 +2,9 @@
 MiniLM model and the same CLINC150 messages; msgs/s per batch size, single-message latency, peak RSS.
 
 The model (made once, reused from `ctx.work_dir/inference`): a MiniLM checkpoint trained 20 steps on CLINC150
-intents (speed does not depend on accuracy), exported with ONNX + int8; then a `BertForSequenceClassification`
-built from the export's encoder (see `build_pipeline_model` for what differs) for the pipeline and the loop.
+intents (speed does not depend on accuracy), exported with ONNX, fused ONNX and int8 of both; then a
+`BertForSequenceClassification` built from the export's encoder (see `build_pipeline_model` for what differs)
+for the pipeline and the loop.
 Every variant runs in its own child process (`bench.infer_child`), with the same threads and messages.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from bench.common import ChildRun, Context, Section, figure, ratio, run_child
 from bench.machine import bound_figure, clinc_splits, flop_bound, token_lengths
+from intentfusion.inference.runtimes import ONNX_FILES
 from intentfusion.utils.hardware import runs_bf16_natively
 
 TRAIN = ["backbone=minilm", "data=clinc150", "tasks=intent_only", "phases=full", "trainer.max_steps=20",
@@ -49,17 +51,19 @@ def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
     def checkpoints() -> list[Path]:
         return sorted((train_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
 
-    if not (export_dir / "intentfusion.json").is_file():
+    files = ("intentfusion.json", "model.onnx", "model.int8.onnx", "model.fused.onnx", "model.int8.fused.onnx")
+    if not all((export_dir / f).is_file() for f in files):
         if not checkpoints():
             log("[bench.inference] training a MiniLM checkpoint (20 steps) ...")
             run = run_child(train_cmd, ctx)
             steps["train"] = f"{shlex.join(run.args[1:])} ({run.seconds:.0f} s)"
             if not checkpoints():
                 raise RuntimeError(f"{run.command} wrote no checkpoint under {train_dir}/checkpoints")
-        log("[bench.inference] exporting it (ONNX + int8) ...")
+        log("[bench.inference] exporting it (ONNX, fused, int8) ...")
         # the parity check / int8 delta run on test_oos (1,000 texts) rather than the 5,500 of test: one minute
         run = run_child([ctx.python, "-m", "intentfusion.export", f"ckpt_path={checkpoints()[-1]}",
-                         f"out={export_dir}", "onnx=true", "quantize=true", "eval_split=test_oos", "overwrite=true"],
+                         f"out={export_dir}", "onnx=true", "quantize=true", "fuse=true", "eval_split=test_oos",
+                         "overwrite=true"],
                         ctx)
         steps["export"] = f"{shlex.join(run.args[1:])} ({run.seconds:.0f} s)"
     made = (export_dir / "intentfusion.json").stat().st_mtime
@@ -69,9 +73,9 @@ def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
     config = json.loads((export_dir / "intentfusion.json").read_text())
     if steps["export"].endswith("(reused)"):
         steps["export"] = (f"-m intentfusion.export ckpt_path={config.get('source_checkpoint')} out={export_dir} "
-                           "onnx=true quantize=true eval_split=test_oos (reused)")
+                           "onnx=true quantize=true fuse=true eval_split=test_oos (reused)")
     return {"export": export_dir, "hf": hf_dir, "config": config, "steps": steps,
-            "onnx": (export_dir / "model.onnx").is_file(), "int8": (export_dir / "model.int8.onnx").is_file()}
+            **{runtime: (export_dir / file).is_file() for runtime, file in ONNX_FILES.items()}}
 
 
 def build_pipeline_model(export_dir: Path, out: Path, task: str = "intent") -> dict[str, Any]:
@@ -148,12 +152,14 @@ def variants(prep: dict[str, Any]) -> list[dict[str, Any]]:
     if not precision.startswith("32"):
         out.append({"key": "predictor_default", "variant": "predictor:torch:auto", "model": export, "sizes": SIZES,
                     "what": f"Predictor.from_export() defaults (precision='auto'; exported as {precision!r})"})
-    if prep["onnx"] and importlib.util.find_spec("onnxruntime") is not None:
-        out.append({"key": "predictor_onnx", "variant": "predictor:onnx:32", "model": export, "sizes": SIZES,
-                    "what": "Predictor.from_export(runtime='onnx') (onnxruntime, fp32)"})
-        if prep["int8"]:
-            out.append({"key": "predictor_int8", "variant": "predictor:onnx-int8:32", "model": export,
-                        "sizes": SIZES, "what": "Predictor.from_export(runtime='onnx-int8') (dynamic int8 weights)"})
+    if importlib.util.find_spec("onnxruntime") is not None:
+        onnx = [("predictor_onnx", "onnx", "onnxruntime, fp32"),
+                ("predictor_int8", "onnx-int8", "dynamic int8 weights"),
+                ("predictor_onnx_fused", "onnx-fused", "onnxruntime transformer fusions, fp32"),
+                ("predictor_int8_fused", "onnx-int8-fused", "transformer fusions, dynamic int8 weights")]
+        out += [{"key": key, "variant": f"predictor:{runtime}:32", "model": export, "sizes": SIZES,
+                 "what": f"Predictor.from_export(runtime='{runtime}') ({what})"}
+                for key, runtime, what in onnx if prep[runtime]]
     if runs_bf16_natively("cpu"):  # bf16 is worth serving here: both tools in bf16 too
         out += [{"key": "predictor_bf16", "variant": "predictor:torch:bf16", "model": export, "sizes": SIZES,
                  "what": "Predictor.from_export(runtime='torch', precision='bf16') (bf16 autocast)"},
@@ -251,7 +257,7 @@ def run(ctx: Context) -> Section:
         f"Messages: {data}; mean {sum(lengths) / len(lengths):.2f} tokens (max {max(lengths)}); batch size 1 "
         f"throughput over the first {plan['single']}, latency over the first {plan['latency']}.",
         "Every figure: one fresh child process per repetition (variants interleaved), warm-up first, "
-        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_int8, the *_bf16 "
+        f"{ctx.threads} torch/onnxruntime intra-op threads; fp32 everywhere except predictor_int8*, the *_bf16 "
         "variants (only on a CPU with native bf16) and predictor_default (`precision='auto'`: the export's own, "
         "or fp32 where bf16 is only emulated: "
         f"{runs['predictor_default'][0].result['precision'] if 'predictor_default' in runs else '-'} here). "
@@ -284,6 +290,10 @@ def make_ratios(f: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                "msgs/s at batch 32", "predictor_compiled.b32", "pipeline.b32", 2.0)]
     wanted += [("inference.predictor_bf16_vs_pipeline_bf16.b32", "predictor (torch bf16 autocast) / pipeline (bf16 "
                 "weights) msgs/s at batch 32", "predictor_bf16.b32", "pipeline_bf16.b32", 2.0)]
+    wanted += [("inference.predictor_int8_fused_vs_pipeline.b32", "predictor_int8_fused / pipeline msgs/s at batch 32",
+                "predictor_int8_fused.b32", "pipeline.b32", 3.0),
+               ("inference.predictor_onnx_fused_vs_pipeline.b32", "predictor_onnx_fused / pipeline msgs/s at batch 32",
+                "predictor_onnx_fused.b32", "pipeline.b32", 2.0)]
     wanted += [(f"inference.{key}_vs_pipeline.b32", f"{key} / pipeline msgs/s at batch 32", f"{key}.b32",
                 "pipeline.b32", None)
                for key in ("predictor_onnx", "predictor_int8", "predictor_default", "predictor_bf16")]

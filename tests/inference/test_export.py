@@ -55,8 +55,8 @@ def exported(source, tmp_path_factory) -> tuple[Path, dict]:
     ckpt, metrics = source
     out = tmp_path_factory.mktemp("export") / "model"
     fallbacks = {"action": {"threshold": 0.6, "fallback": "request_more_info"}}
-    report = export(ckpt, out, onnx=HAS_ONNX, quantize=HAS_ONNX, fallbacks=fallbacks, metrics=str(metrics),
-                    log=lambda *_: None)
+    report = export(ckpt, out, onnx=HAS_ONNX, quantize=HAS_ONNX, fuse=HAS_ONNX, fallbacks=fallbacks,
+                    metrics=str(metrics), log=lambda *_: None)
     return out, report
 
 
@@ -135,10 +135,65 @@ def test_int8_quantization_reports_its_accuracy_delta(exported) -> None:
     accuracy = int8["accuracy"]
     assert set(accuracy["delta"]) == {"intent", "urgency", "sentiment", "action"}
     for task, delta in accuracy["delta"].items():
-        assert delta == pytest.approx(accuracy["int8"][task] - accuracy["fp32"][task])
+        assert delta == pytest.approx(accuracy["runtime"][task] - accuracy["torch"][task])
     assert "int8 accuracy" in (out / "README.md").read_text()
     result = Predictor.from_export(out, runtime="onnx-int8").predict_one("I was charged twice")
     assert set(result["predictions"]) == {"intent", "urgency", "sentiment", "action"}
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+def test_fused_graphs_fuse_attention_and_match_pytorch(exported) -> None:
+    out, report = exported
+    fused = report["onnx_fused"]
+    assert fused["fused_operators"].get("SkipLayerNormalization")
+    assert fused["parity"]["max_abs_diff"] < 1e-4 and fused["parity"]["label_agreement"] == 1.0
+    assert set(report["int8_fused"]["accuracy"]["delta"]) == {"intent", "urgency", "sentiment", "action"}
+    import onnx
+
+    layers = json.loads((out / "encoder" / "config.json").read_text())["num_hidden_layers"]
+    ops = [node.op_type for node in onnx.load(str(out / "model.fused.onnx")).graph.node]
+    assert ops.count("Attention") == layers == fused["fused_operators"]["Attention"]  # one fused op per layer
+    texts = [*ODD, "refund " * 100, "short", "a somewhat longer message about a late delivery"]
+    reference = Predictor.from_export(out).logits(texts)
+    for batch_size in (1, 64):
+        logits = Predictor.from_export(out, runtime="onnx-fused", batch_size=batch_size).logits(texts)
+        assert all((logits[task] - ref).abs().max() < 1e-4 for task, ref in reference.items())
+    int8 = Predictor.from_export(out, runtime="onnx-int8-fused").predict_one("I was charged twice")
+    assert set(int8["predictions"]) == {"intent", "urgency", "sentiment", "action"}
+    card = (out / "README.md").read_text()
+    assert "`model.int8.fused.onnx`" in card and "| `onnx-int8-fused` |" in card
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+def test_runtime_auto_runs_the_fastest_runtime_measured_at_export(exported) -> None:
+    out, report = exported
+    measured = json.loads((out / "intentfusion.json").read_text())["runtimes"]
+    assert set(measured) == {"torch", "onnx", "onnx-int8", "onnx-fused", "onnx-int8-fused"}
+    assert measured == report["runtimes"] and all(r["msgs_per_s"] > 0 for r in measured.values())
+    eligible = {k: r["msgs_per_s"] for k, r in measured.items() if r["accuracy_drop"] <= 0.005}
+    predictor = Predictor.from_export(out, runtime="auto")
+    assert predictor.info["runtime"] == max(eligible, key=eligible.get)
+    assert predictor.info["runtime_choice"].startswith("auto")
+    assert Predictor.from_export(out, runtime="auto", compile=True).info["runtime"] == "torch"
+
+
+def test_fastest_runtime_keeps_the_accuracy_and_needs_the_file(tmp_path) -> None:
+    from intentfusion.inference.runtimes import fastest_runtime
+
+    runtimes = {"torch": {"msgs_per_s": 100.0, "accuracy_drop": 0.0, "label_agreement": 1.0},
+                "onnx": {"msgs_per_s": 150.0, "accuracy_drop": 0.0, "label_agreement": 1.0},
+                "onnx-int8": {"msgs_per_s": 300.0, "accuracy_drop": 0.004, "label_agreement": 0.97},
+                "onnx-int8-fused": {"msgs_per_s": 400.0, "accuracy_drop": 0.02, "label_agreement": 0.9}}
+    config = {"runtimes": runtimes}
+    for name in ("model.onnx", "model.int8.onnx", "model.int8.fused.onnx"):
+        (tmp_path / name).write_bytes(b"")
+    assert fastest_runtime(tmp_path, config) == "onnx-int8"  # int8-fused is faster but loses 2 points
+    assert fastest_runtime(tmp_path, config, max_accuracy_drop=0.05) == "onnx-int8-fused"
+    (tmp_path / "model.int8.onnx").unlink()
+    assert fastest_runtime(tmp_path, config) == "onnx"  # its file is gone
+    runtimes["onnx"] = {"msgs_per_s": 150.0, "accuracy_drop": None, "label_agreement": 0.98}  # no labels: agreement
+    assert fastest_runtime(tmp_path, config) == "torch"
+    assert fastest_runtime(tmp_path, {}) == "torch"  # an export without measurements
 
 
 def test_cli_writes_an_export_and_reports_bad_requests(tiny_run, tmp_path, capsys) -> None:

@@ -13,7 +13,7 @@ Options (`key=value`, OmegaConf syntax, as for train.py; `help` prints this):
 | `id_column` | null | CSV / TSV / JSONL field copied to the output as `"id"` |
 | `out` | null | write the JSONL here instead of stdout |
 | `batch_size` | 64 | messages per forward pass |
-| `runtime` | torch | exports only: `torch`, `onnx` or `onnx-int8` (onnxruntime) |
+| `runtime` | torch | exports only: `torch`, `onnx`, `onnx-int8`, `onnx-fused`, `onnx-int8-fused`, `auto` (below) |
 | `precision` | auto | torch runtime: `auto` (as trained; fp32 where bf16 is only emulated), `32` or `bf16` |
 | `compile` | false | torch runtime: torch.compile the network (compiles for tens of seconds, then faster) |
 | `fallbacks` | null | low-confidence fallbacks, e.g. `'fallbacks={action: {threshold: 0.7, fallback: X}}'` |
@@ -40,6 +40,8 @@ Threads: `threads` defaults to the libraries' own choice (one per core). On a ma
 busy, intra-op threads wait on each other: measured here on a loaded 2-core box, `threads=1` ran the tiny
 model 17x and MiniLM 3.5x faster than the default. Use `threads=1` on shared machines.
 
+`runtime=auto`: the fastest runtime measured at export whose accuracy drop is at most half a point.
+
 No Hydra: the inputs are files and options, not a config tree. Exit status 0 on success; 1 with one
 `error: <where>: <what>; expected <what>` line on stderr (no traceback) for unusable input: an unknown or
 missing option, a missing model, input file or column, a bad JSON line.
@@ -62,10 +64,10 @@ from intentfusion.errors import (
     DataSourceError,
     exit_on_user_error,
 )
+from intentfusion.inference.runtimes import RUNTIMES
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
-RUNTIMES = ("torch", "onnx", "onnx-int8")
 DEFAULTS: dict[str, Any] = {
     "model": None,
     "input": "-",
@@ -94,7 +96,7 @@ class InputError(DataSourceError):
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """The options of a `key=value` command line, checked (a `ConfigError` naming the first bad one)."""
     opts = parse_options(argv, DEFAULTS, types=TYPES, required=("model",), usage=USAGE)
-    for key, choices in (("format", FORMATS), ("runtime", RUNTIMES)):
+    for key, choices in (("format", FORMATS), ("runtime", (*RUNTIMES, "auto"))):
         if opts[key] not in choices:
             raise ConfigError(f"{key}={opts[key]}", f"unknown {key}", f"one of {list(choices)}")
     for key in ("batch_size", "threads"):

@@ -3,7 +3,7 @@
     from intentfusion.inference import Predictor
 
     predictor = Predictor.from_checkpoint("logs/train/runs/<run>/checkpoints/<best>.ckpt")
-    predictor = Predictor.from_export("exports/support-minilm")               # or runtime="onnx" / "onnx-int8"
+    predictor = Predictor.from_export("exports/support-minilm")        # or runtime="onnx" / "onnx-int8" / "auto"
     predictor.predict(["where is my parcel??", "CANCEL MY ACCOUNT NOW"])
     # [{"predictions": {"intent": {"label": "order_status", "confidence": 0.93}, ...}, "flags": []}, ...]
     predictor.predict_one("hola, no puedo entrar en mi cuenta", return_distribution=True)
@@ -66,13 +66,11 @@ from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.errors import CheckpointNotFoundError, ConfigError
 from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
+from intentfusion.inference.runtimes import EXPORT_FLAGS, MAX_ACCURACY_DROP, ONNX_FILES, RUNTIMES, fastest_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
 from intentfusion.models.heads import head_type
 from intentfusion.models.net import MultiTaskNet
 from intentfusion.utils.hardware import serving_precision, warn_if_slow_bf16
-
-RUNTIMES = ("torch", "onnx", "onnx-int8")
-ONNX_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx"}
 
 
 def rounded(value: Any, digits: int = 4) -> Any:
@@ -208,19 +206,27 @@ class Predictor:
         threads: int | None = None,
         max_chars: int | None = None,
         compile: bool = False,
+        max_accuracy_drop: float = MAX_ACCURACY_DROP,
     ) -> Predictor:
         """From an export directory (safetensors + Hugging Face files + JSON; no Hydra, no training code).
 
-        `runtime`: `torch` (safetensors weights), `onnx` (`model.onnx`) or `onnx-int8` (`model.int8.onnx`),
-        the ONNX ones with onnxruntime. `fallbacks=None` uses the export's own (if it was exported with some).
+        `runtime`: `torch` (safetensors weights), `onnx` (`model.onnx`), `onnx-int8` (`model.int8.onnx`),
+        `onnx-fused` / `onnx-int8-fused` (the graphs with onnxruntime's transformer fusions), the ONNX ones with
+        onnxruntime; `auto`: the fastest of those present whose accuracy drop measured at export is at most
+        `max_accuracy_drop` (`intentfusion.inference.runtimes.fastest_runtime`; `torch` with `compile=True`).
+        `fallbacks=None` uses the export's own (if it was exported with some).
         `compile=True`: `torch.compile` the network (torch runtime only).
         """
         from intentfusion.models.backbone import load_encoder, load_tokenizer
 
         directory = Path(directory)
         config = load_export_config(directory)
-        if runtime not in RUNTIMES:
-            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {RUNTIMES}")
+        if runtime not in (*RUNTIMES, "auto"):
+            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {(*RUNTIMES, 'auto')}")
+        chosen_by = None
+        if runtime == "auto":
+            runtime = "torch" if compile else fastest_runtime(directory, config, max_accuracy_drop)
+            chosen_by = f"auto (fastest at export with an accuracy drop <= {max_accuracy_drop})"
         if compile and runtime != "torch":
             raise ConfigError("compile", f"compile=True with runtime={runtime!r}", "runtime=torch")
         label_names, tasks = config["label_names"], list(config["label_names"])
@@ -238,12 +244,14 @@ class Predictor:
         else:
             onnx_path = directory / ONNX_FILES[runtime]
             if not onnx_path.is_file():
-                flag = "onnx=true" if runtime == "onnx" else "onnx=true quantize=true"
-                raise CheckpointNotFoundError(str(onnx_path), "no such file", f"an export made with {flag}")
+                raise CheckpointNotFoundError(str(onnx_path), "no such file",
+                                              f"an export made with {EXPORT_FLAGS[runtime]}")
             runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
             heads = token_heads(directory, config)
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
                 "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
+        if chosen_by:
+            info["runtime_choice"] = chosen_by
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],
                    task_types=config.get("task_types"), temperatures=config["temperatures"],
                    fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,

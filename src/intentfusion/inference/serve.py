@@ -2,8 +2,9 @@
 also `intentfusion-serve ...` and `python -m intentfusion.serve ...`.
 
 Options (`key=value`; `help` prints this): `export_dir=DIR` or `ckpt_path=FILE` (one of them), `host` (127.0.0.1:
-loopback only; anything else is your decision), `port` (8000), `runtime` (torch | onnx | onnx-int8, exports only),
-`batch_size` (32), `max_body_kb` (256), `max_texts` (256), `fallbacks` (default: the export's, e.g.
+loopback only; anything else is your decision), `port` (8000), `runtime` (exports only: torch | onnx | onnx-int8 |
+onnx-fused | onnx-int8-fused | auto, see `Predictor.from_export`), `batch_size` (32), `max_body_kb` (256),
+`max_texts` (256), `fallbacks` (default: the export's, e.g.
 `'fallbacks={action: {threshold: 0.7, fallback: request_more_info}}'`), `compile` (false; true: torch.compile the
 torch runtime, warmed up on the example messages before the server starts).
 

@@ -9,6 +9,7 @@ Options (`key=value`, OmegaConf syntax; `help` prints this):
 | `out` | required | the export directory (written atomically; an existing one needs `overwrite=true`) |
 | `onnx` | false | also `model.onnx`: the whole multi-task model, dynamic batch and sequence axes |
 | `quantize` | false | also `model.int8.onnx`: onnxruntime dynamic int8 quantization (implies `onnx=true`) |
+| `fuse` | false | also `model.fused.onnx` (+ `model.int8.fused.onnx` with `quantize`): transformer fusions |
 | `exporter` | dynamo | `dynamo` (`torch.onnx.export(dynamo=True)`, the supported path) or `legacy` (TorchScript) |
 | `opset` | null | ONNX opset (null: the exporter's default) |
 | `fallbacks` | null | default confidence fallbacks stored in the export (see below) |
@@ -33,13 +34,21 @@ The directory (everything a `Predictor.from_export` needs; no Hydra config, no p
     README.md           model card: tasks, labels, metrics, usage, ONNX parity and int8 accuracy delta
     export_report.json  the ONNX parity / int8 numbers
     model.onnx, model.int8.onnx   with onnx=true / quantize=true
+    model.fused.onnx, model.int8.fused.onnx   with fuse=true (/ and quantize=true)
 
 ONNX: `torch.onnx.export(dynamo=True)` (torch.export + onnxscript) exports this model with torch 2.13, the
 BiLSTM branch included (`OnnxGraph` runs it without packed sequences); the legacy TorchScript exporter works
 too (and is ~10x faster to export) but is deprecated upstream. The parity check runs both runtimes on the
 evaluation split and reports the max abs difference of the logits and the share of identical labels; for a token
 task over each text's real token positions (its output is batch x sequence x tags, both axes dynamic), plus the
-share of texts whose decoded entities are identical (`entity_agreement`).
+share of texts whose decoded entities are identical (`entity_agreement`). Every ONNX graph is checked that way
+against PyTorch, with its accuracy delta where the split has labels and its messages per second at batch 32 on the
+exporting machine; `intentfusion.json` `runtimes` records them, and `Predictor.from_export(runtime="auto")` runs the
+fastest whose accuracy drop is at most half a point.
+
+Fused graphs (`fuse=true`): `onnxruntime.transformers.optimizer` (one `Attention` op per layer, embedding and skip
+LayerNorm, bias + GELU). Its patterns match the TorchScript export of transformers' eager attention, so the fused
+graph is exported that way (the plain `model.onnx` keeps `exporter`); the report lists the fused operators.
 
 Modules: `onnx` (ONNX export, int8 quantization), `parity` (evaluation data, accuracy, logit comparison), `card`
 (the model card), `bundle` (the `export` function writing the directory, and the command line `main`).
@@ -47,7 +56,7 @@ Modules: `onnx` (ONNX export, int8 quantization), `parity` (evaluation data, acc
 
 from intentfusion.inference.export.bundle import DEFAULTS, export, main
 from intentfusion.inference.export.card import find_metrics, model_card
-from intentfusion.inference.export.onnx import ExportError, export_onnx, quantize_onnx
+from intentfusion.inference.export.onnx import ExportError, export_onnx, fuse_onnx, quantize_onnx
 from intentfusion.inference.export.parity import SAMPLE_TEXTS, accuracy, compare, entity_agreement, eval_split
 
 __all__ = [
@@ -60,6 +69,7 @@ __all__ = [
     "eval_split",
     "export",
     "export_onnx",
+    "fuse_onnx",
     "find_metrics",
     "main",
     "model_card",

@@ -9,17 +9,19 @@ import datetime as dt
 import json
 import shutil
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from intentfusion.errors import CheckpointNotFoundError, exit_on_user_error
 from intentfusion.inference.export.card import find_metrics, model_card
-from intentfusion.inference.export.onnx import ExportError, export_onnx, quantize_onnx
+from intentfusion.inference.export.onnx import ExportError, export_onnx, fuse_onnx, quantize_onnx
 from intentfusion.inference.export.parity import accuracy, compare, entity_agreement, eval_split
 from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
-from intentfusion.inference.predictor import ONNX_FILES, Predictor
+from intentfusion.inference.predictor import Predictor
 from intentfusion.inference.runners import OnnxRunner, TorchRunner
+from intentfusion.inference.runtimes import ONNX_FILES
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 DEFAULTS: dict[str, Any] = {
@@ -27,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "out": None,
     "onnx": False,
     "quantize": False,
+    "fuse": False,
     "exporter": "dynamo",
     "opset": None,
     "fallbacks": None,
@@ -38,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
 TYPES: dict[str, type] = {"ckpt_path": str, "out": str, "opset": int, "fallbacks": dict, "metrics": str,
                           "cache_dir": str}
 USAGE = "python -m intentfusion.inference.export ckpt_path=X.ckpt out=DIR"
+SERVING_BATCH = 32  # the batch size every runtime of an export is checked and timed at
 
 
 def _versions() -> dict[str, str]:
@@ -53,13 +57,13 @@ def _versions() -> dict[str, str]:
 
 
 def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quantize: bool = False,
-           exporter: str = "dynamo", opset: int | None = None, fallbacks: dict | None = None,
+           fuse: bool = False, exporter: str = "dynamo", opset: int | None = None, fallbacks: dict | None = None,
            metrics: str | None = None, eval_split_name: str = "test", cache_dir: str | None = None,
            overwrite: bool = False, log: Any = print) -> dict[str, Any]:
     """Write the export directory `out` (see the module docstring); returns the report (also in
     `export_report.json`)."""
     ckpt, out = Path(ckpt_path), Path(out)
-    onnx = bool(onnx or quantize)
+    onnx = bool(onnx or quantize or fuse)
     if exporter not in ("dynamo", "legacy"):
         raise ExportError(f"exporter={exporter!r}", "unknown exporter", "'dynamo' or 'legacy'")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -98,41 +102,8 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
         }
         report: dict[str, Any] = {"checkpoint": str(ckpt.resolve())}
         if onnx:
-            texts, labels, where = eval_split(meta["config"], label_names, eval_split_name)
-            report["eval_data"] = where
-            log(f"[export] ONNX ({exporter}) ...")
-            config["onnx"], seconds = export_onnx(net, tokenizer, tmp / ONNX_FILES["onnx"], exporter, opset)
-            common = {"max_length": meta["max_length"]}
-            common = {**common, "task_types": net.task_types, "heads": net.heads}  # heads: token decoding
-            torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)
-            onnx_predictor = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx"], tasks), tokenizer, label_names, **common)
-            torch_logits, onnx_logits = torch_predictor.logits(texts), onnx_predictor.logits(texts)
-            # token tasks: also the decoded entities, text by text
-            torch_results = torch_predictor.predict(texts) if torch_predictor.token_tasks else []
-
-            def entities(other: Predictor) -> dict[str, float] | None:
-                return entity_agreement(torch_results, other.predict(texts)) if torch_results else None
-
-            report["onnx"] = {**config["onnx"], "export_seconds": seconds,
-                              "parity": compare(torch_logits, onnx_logits, entities(onnx_predictor))}
-            log(f"[export] ONNX parity: max abs logit diff {report['onnx']['parity']['max_abs_diff']:.2e}, "
-                f"identical labels {100 * report['onnx']['parity']['label_agreement']:.2f} %"
-                + (f", identical entities {100 * report['onnx']['parity']['entity_agreement']:.2f} %"
-                   if torch_results else ""))
-            if quantize:
-                log("[export] int8 quantization ...")
-                q = quantize_onnx(tmp / ONNX_FILES["onnx"], tmp / ONNX_FILES["onnx-int8"])
-                int8_predictor = Predictor(OnnxRunner(tmp / ONNX_FILES["onnx-int8"], tasks), tokenizer, label_names,
-                                           **common)
-                int8_logits = int8_predictor.logits(texts)
-                q["parity"] = compare(torch_logits, int8_logits, entities(int8_predictor))
-                if labels is not None:
-                    fp32, int8 = accuracy(torch_logits, labels, net.heads), accuracy(int8_logits, labels, net.heads)
-                    q["accuracy"] = {"fp32": fp32, "int8": int8, "delta": {t: int8[t] - fp32[t] for t in fp32}}
-                    log("[export] int8 accuracy delta: "
-                        + ", ".join(f"{t} {d:+.4f}" for t, d in q["accuracy"]["delta"].items()))
-                config["onnx"]["int8"] = {k: q[k] for k in ("file", "method", "size_mb")}
-                report["int8"] = q
+            onnx_files(net, tokenizer, meta, tmp, config, report, quantize=quantize, fuse=fuse, exporter=exporter,
+                       opset=opset, eval_split_name=eval_split_name, log=log)
         (tmp / "intentfusion.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         metrics_data, metrics_path = find_metrics(ckpt, metrics)
@@ -151,6 +122,71 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
     return report
 
 
+def _timed(predictor: Predictor, texts: list[str]) -> tuple[dict[str, Any], float]:
+    """(`predictor.logits(texts)`, messages per second), after a warm-up batch."""
+    predictor.logits(texts[:SERVING_BATCH])
+    started = time.perf_counter()
+    logits = predictor.logits(texts)
+    return logits, len(texts) / max(time.perf_counter() - started, 1e-9)
+
+
+def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config: dict[str, Any],
+               report: dict[str, Any], *, quantize: bool, fuse: bool, exporter: str, opset: int | None,
+               eval_split_name: str, log: Any) -> None:
+    """Write the ONNX graphs asked for into `tmp` and check each against the PyTorch model on the evaluation split:
+    parity (logits, labels, entities), accuracy delta (when the split has labels), msgs/s at batch
+    `SERVING_BATCH` on this machine. Fills `config["onnx"]`, `config["runtimes"]` (what `runtime="auto"`
+    chooses from) and the report's `onnx`, `int8`, `onnx_fused`, `int8_fused`, `runtimes`."""
+    label_names, tasks = meta["label_names"], list(meta["label_names"])
+    texts, labels, report["eval_data"] = eval_split(meta["config"], label_names, eval_split_name)
+    common = {"max_length": meta["max_length"], "task_types": net.task_types, "heads": net.heads,  # heads: decoding
+              "batch_size": SERVING_BATCH}
+    torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)
+    reference, torch_speed = _timed(torch_predictor, texts)
+    torch_results = torch_predictor.predict(texts) if torch_predictor.token_tasks else []  # token tasks: entities
+    reference_accuracy = accuracy(reference, labels, net.heads) if labels is not None else None
+    runtimes: dict[str, dict[str, Any]] = {"torch": {"file": None, "msgs_per_s": torch_speed, "accuracy_drop": 0.0,
+                                                     "label_agreement": 1.0}}
+
+    def check(runtime: str) -> dict[str, Any]:
+        predictor = Predictor(OnnxRunner(tmp / ONNX_FILES[runtime], tasks), tokenizer, label_names, **common)
+        logits, speed = _timed(predictor, texts)
+        entities = entity_agreement(torch_results, predictor.predict(texts)) if torch_results else None
+        out: dict[str, Any] = {"parity": compare(reference, logits, entities), "msgs_per_s": speed}
+        drop = None
+        if reference_accuracy is not None:
+            got = accuracy(logits, labels, net.heads)
+            delta = {t: got[t] - reference_accuracy[t] for t in got}
+            out["accuracy"] = {"torch": reference_accuracy, "runtime": got, "delta": delta}
+            drop = max(0.0, -min(delta.values(), default=0.0))
+        p = out["parity"]
+        runtimes[runtime] = {"file": ONNX_FILES[runtime], "msgs_per_s": speed, "accuracy_drop": drop,
+                             "label_agreement": p["label_agreement"]}
+        log(f"[export] {runtime}: max abs logit diff {p['max_abs_diff']:.2e}, identical labels "
+            f"{100 * p['label_agreement']:.2f} %" + (f", identical entities {100 * p['entity_agreement']:.2f} %"
+                                                     if "entity_agreement" in p else "")
+            + (", accuracy delta " + ", ".join(f"{t} {d:+.4f}" for t, d in delta.items()) if drop is not None else "")
+            + f", {speed:.0f} msgs/s (PyTorch {torch_speed:.0f})")
+        return out
+
+    log(f"[export] ONNX ({exporter}) ...")
+    config["onnx"], seconds = export_onnx(net, tokenizer, tmp / ONNX_FILES["onnx"], exporter, opset)
+    report["onnx"] = {**config["onnx"], "export_seconds": seconds, **check("onnx")}
+    graphs = [("onnx", "int8", "onnx-int8")] if quantize else []
+    if fuse:
+        log("[export] ONNX with transformer fusions ...")
+        fused, seconds = fuse_onnx(net, tokenizer, tmp / ONNX_FILES["onnx-fused"], opset)
+        config["onnx"]["fused"] = {k: fused[k] for k in ("file", "method", "fused_operators")}
+        report["onnx_fused"] = {**fused, "export_seconds": seconds, **check("onnx-fused")}
+        graphs += [("onnx-fused", "int8_fused", "onnx-int8-fused")] if quantize else []
+    for source, key, runtime in graphs:
+        log(f"[export] int8 quantization of {ONNX_FILES[source]} ...")
+        q = quantize_onnx(tmp / ONNX_FILES[source], tmp / ONNX_FILES[runtime])
+        config["onnx"][key] = {k: q[k] for k in ("file", "method", "size_mb")}
+        report[key] = {**q, **check(runtime)}
+    config["runtimes"] = report["runtimes"] = runtimes
+
+
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> int:
     """`python -m intentfusion.inference.export ckpt_path=... out=DIR [onnx=true] [quantize=true] ...`: 0 on
@@ -167,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
 
     hf_logging.disable_progress_bar()
     with user_errors_from(ValueError, ImportError):  # bad fallbacks, not an intentfusion checkpoint, no onnx extra
-        export(ckpt, opts["out"], onnx=opts["onnx"], quantize=opts["quantize"], exporter=opts["exporter"],
+        export(ckpt, opts["out"], onnx=opts["onnx"], quantize=opts["quantize"], fuse=opts["fuse"],
+               exporter=opts["exporter"],
                opset=opts["opset"], fallbacks=opts["fallbacks"], metrics=opts["metrics"],
                eval_split_name=opts["eval_split"], cache_dir=opts["cache_dir"], overwrite=opts["overwrite"])
     return 0

@@ -1,10 +1,13 @@
-"""The ONNX side of an export: the whole multi-task model as one ONNX graph, and its int8 quantization."""
+"""The ONNX side of an export: the whole multi-task model as one ONNX graph (plain, or with onnxruntime's
+transformer fusions), and int8 quantization."""
 
 from __future__ import annotations
 
 import logging
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,28 +31,23 @@ def export_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, exporter: str = "
     args = (sample["input_ids"], sample["attention_mask"])
     names = {"input_names": ["input_ids", "attention_mask"], "output_names": list(net.tasks)}
     started = time.perf_counter()
-    quiet = logging.getLogger("torch.onnx")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # "torchvision is not installed" and the like
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            if exporter == "dynamo":
-                batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
-                axes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-                program = torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=axes, opset_version=opset,
-                                            external_data=False, verbose=False, **names)
-                program.save(str(path))
-            elif exporter == "legacy":
-                axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
-                token = {0: "batch", 1: "sequence"}  # a token task's logits (N, T, C)
-                axes.update({t: token if net.task_types[t] == "token" else {0: "batch"} for t in net.tasks})
-                torch.onnx.export(graph, args, str(path), dynamo=False, dynamic_axes=axes,
-                                  opset_version=opset or 17, **names)
-            else:
-                raise ExportError(f"exporter={exporter!r}", "unknown exporter", "'dynamo' or 'legacy'")
-    finally:
-        quiet.setLevel(level)
+    # "torchvision is not installed" and the like
+    with _quiet(logging.getLogger("torch.onnx")), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
+            axes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+            program = torch.onnx.export(graph, args, dynamo=True, dynamic_shapes=axes, opset_version=opset,
+                                        external_data=False, verbose=False, **names)
+            program.save(str(path))
+        elif exporter == "legacy":
+            axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+            token = {0: "batch", 1: "sequence"}  # a token task's logits (N, T, C)
+            axes.update({t: token if net.task_types[t] == "token" else {0: "batch"} for t in net.tasks})
+            torch.onnx.export(graph, args, str(path), dynamo=False, dynamic_axes=axes,
+                              opset_version=opset or 17, **names)
+        else:
+            raise ExportError(f"exporter={exporter!r}", "unknown exporter", "'dynamo' or 'legacy'")
     import onnx
 
     model = onnx.load(str(path))
@@ -67,16 +65,53 @@ def export_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, exporter: str = "
     }, round(time.perf_counter() - started, 1)
 
 
+def fuse_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, opset: int | None = None) -> tuple[dict[str, Any], float]:
+    """Write `net` as an ONNX graph with onnxruntime's transformer fusions (`onnxruntime.transformers` optimizer:
+    one `Attention` op per layer, `EmbedLayerNormalization`, `SkipLayerNormalization`, `BiasGelu`). Its
+    patterns match the TorchScript export of the eager attention (transformers' SDPA path exports as a
+    decomposition they do not recognise), so the encoder is exported that way, then optimized. Returns (its
+    description, with the fused operator counts, and the seconds taken)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    encoder, started = net.encoder, time.perf_counter()
+    attention = encoder.config._attn_implementation
+    unfused = path.with_name(f"{path.stem}.unfused.onnx")
+    encoder.set_attn_implementation("eager")
+    try:
+        description, _ = export_onnx(net, tokenizer, unfused, exporter="legacy", opset=opset)
+    finally:
+        encoder.set_attn_implementation(attention)
+    with _quiet(logging.getLogger()):
+        model = optimize_model(str(unfused), model_type="bert", num_heads=encoder.config.num_attention_heads,
+                               hidden_size=encoder.config.hidden_size, opt_level=0)
+    model.save_model_to_file(str(path))
+    unfused.unlink()
+    fused = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
+    method = "onnxruntime.transformers.optimizer (model_type bert) on the TorchScript export with eager attention"
+    return ({**description, "file": path.name, "method": method, "fused_operators": fused},
+            round(time.perf_counter() - started, 1))
+
+
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """`logger` at ERROR inside the block (the exporters and onnxruntime's tools log hints at INFO / WARNING)."""
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def quantize_onnx(src: Path, dst: Path) -> dict[str, Any]:
-    """onnxruntime dynamic quantization: int8 weights (MatMul/Gemm/...), activations quantized on the fly."""
+    """onnxruntime dynamic quantization: int8 weights (MatMul/Gemm/Attention), activations quantized on the fly."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" hint: tried, it changes nothing for this model
-    try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
+    # its "consider pre-processing" hint: tried, it changes nothing for this model. DefaultTensorType: shape
+    # inference cannot type the outputs of fused (com.microsoft) ops, which are float here
+    with _quiet(logging.getLogger()):
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return {"file": dst.name, "method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
             "size_mb": round(dst.stat().st_size / 2**20, 2), "fp32_size_mb": round(src.stat().st_size / 2**20, 2)}
