@@ -40,8 +40,8 @@ POOLING = ("BertForSequenceClassification with the export's encoder and intent h
 
 
 def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
-    """Checkpoint -> export (ONNX + int8) -> pipeline model, each made only when missing (or older than what it
-    is made from); their paths, and in `steps` how each was made (commands, or that it was reused)."""
+    """Checkpoint -> export (ONNX, fused, int8 of both) -> pipeline model, each made only when missing (or older
+    than what it is made from); their paths, and in `steps` how each was made (commands, or that it was reused)."""
     root = Path(ctx.work_dir) / "inference"
     train_dir, export_dir, hf_dir = root / "train", root / "export", root / "hf-pipeline"
     train_cmd = [ctx.python, "train.py", *TRAIN, f"hydra.run.dir={train_dir}"]
@@ -51,7 +51,7 @@ def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
     def checkpoints() -> list[Path]:
         return sorted((train_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
 
-    files = ("intentfusion.json", "model.onnx", "model.int8.onnx", "model.fused.onnx", "model.int8.fused.onnx")
+    files = ("intentfusion.json", *ONNX_FILES.values())
     if not all((export_dir / f).is_file() for f in files):
         if not checkpoints():
             log("[bench.inference] training a MiniLM checkpoint (20 steps) ...")

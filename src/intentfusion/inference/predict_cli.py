@@ -40,7 +40,8 @@ Threads: `threads` defaults to the libraries' own choice (one per core). On a ma
 busy, intra-op threads wait on each other: measured here on a loaded 2-core box, `threads=1` ran the tiny
 model 17x and MiniLM 3.5x faster than the default. Use `threads=1` on shared machines.
 
-`runtime=auto`: the fastest runtime measured at export whose accuracy drop is at most half a point.
+`runtime=auto`: the fastest runtime measured at export whose accuracy drop is at most half a point (a checkpoint:
+torch).
 
 No Hydra: the inputs are files and options, not a config tree. Exit status 0 on success; 1 with one
 `error: <where>: <what>; expected <what>` line on stderr (no traceback) for unusable input: an unknown or
@@ -64,7 +65,7 @@ from intentfusion.errors import (
     DataSourceError,
     exit_on_user_error,
 )
-from intentfusion.inference.runtimes import RUNTIMES
+from intentfusion.inference.runtimes import CHOICES
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
@@ -96,7 +97,7 @@ class InputError(DataSourceError):
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """The options of a `key=value` command line, checked (a `ConfigError` naming the first bad one)."""
     opts = parse_options(argv, DEFAULTS, types=TYPES, required=("model",), usage=USAGE)
-    for key, choices in (("format", FORMATS), ("runtime", (*RUNTIMES, "auto"))):
+    for key, choices in (("format", FORMATS), ("runtime", CHOICES)):
         if opts[key] not in choices:
             raise ConfigError(f"{key}={opts[key]}", f"unknown {key}", f"one of {list(choices)}")
     for key in ("batch_size", "threads"):
@@ -162,7 +163,7 @@ def check_model(opts: dict[str, Any]) -> Path:
         raise CheckpointNotFoundError(f"model={model}", "no such export directory or checkpoint file",
                                       "an export directory (python -m intentfusion.export) or a .ckpt written by "
                                       "train.py")
-    if not model.is_dir() and opts["runtime"] != "torch":
+    if not model.is_dir() and opts["runtime"] not in ("torch", "auto"):  # a checkpoint runs on torch
         raise ConfigError(f"runtime={opts['runtime']}", f"needs an export directory, and model={model} is a checkpoint",
                           "runtime=torch, or an export (python -m intentfusion.export ckpt_path=... out=DIR onnx=true)")
     return model

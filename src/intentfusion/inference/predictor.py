@@ -66,7 +66,7 @@ from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.errors import CheckpointNotFoundError, ConfigError
 from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
-from intentfusion.inference.runtimes import EXPORT_FLAGS, MAX_ACCURACY_DROP, ONNX_FILES, RUNTIMES, fastest_runtime
+from intentfusion.inference.runtimes import CHOICES, EXPORT_FLAGS, MAX_ACCURACY_DROP, ONNX_FILES, fastest_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
 from intentfusion.models.heads import head_type
 from intentfusion.models.net import MultiTaskNet
@@ -213,7 +213,8 @@ class Predictor:
         `runtime`: `torch` (safetensors weights), `onnx` (`model.onnx`), `onnx-int8` (`model.int8.onnx`),
         `onnx-fused` / `onnx-int8-fused` (the graphs with onnxruntime's transformer fusions), the ONNX ones with
         onnxruntime; `auto`: the fastest of those present whose accuracy drop measured at export is at most
-        `max_accuracy_drop` (`intentfusion.inference.runtimes.fastest_runtime`; `torch` with `compile=True`).
+        `max_accuracy_drop` (`intentfusion.inference.runtimes.fastest_runtime`); `torch` with `compile=True`, a
+        device other than the CPU or a precision other than `auto` / `32` (the ONNX runtimes run fp32 on the CPU).
         `fallbacks=None` uses the export's own (if it was exported with some).
         `compile=True`: `torch.compile` the network (torch runtime only).
         """
@@ -221,11 +222,12 @@ class Predictor:
 
         directory = Path(directory)
         config = load_export_config(directory)
-        if runtime not in (*RUNTIMES, "auto"):
-            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {(*RUNTIMES, 'auto')}")
+        if runtime not in CHOICES:
+            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {CHOICES}")
         chosen_by = None
-        if runtime == "auto":
-            runtime = "torch" if compile else fastest_runtime(directory, config, max_accuracy_drop)
+        if runtime == "auto":  # the ONNX runtimes run fp32 on the CPU: asking for more means torch
+            torch_only = compile or torch.device(device).type != "cpu" or precision not in ("auto", "32")
+            runtime = "torch" if torch_only else fastest_runtime(directory, config, max_accuracy_drop)
             chosen_by = f"auto (fastest at export with an accuracy drop <= {max_accuracy_drop})"
         if compile and runtime != "torch":
             raise ConfigError("compile", f"compile=True with runtime={runtime!r}", "runtime=torch")

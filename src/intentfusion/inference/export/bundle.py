@@ -21,7 +21,7 @@ from intentfusion.inference.export.parity import accuracy, compare, entity_agree
 from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
 from intentfusion.inference.predictor import Predictor
 from intentfusion.inference.runners import OnnxRunner, TorchRunner
-from intentfusion.inference.runtimes import ONNX_FILES
+from intentfusion.inference.runtimes import ONNX_FILES, SERVING_BATCH
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 DEFAULTS: dict[str, Any] = {
@@ -41,7 +41,6 @@ DEFAULTS: dict[str, Any] = {
 TYPES: dict[str, type] = {"ckpt_path": str, "out": str, "opset": int, "fallbacks": dict, "metrics": str,
                           "cache_dir": str}
 USAGE = "python -m intentfusion.inference.export ckpt_path=X.ckpt out=DIR"
-SERVING_BATCH = 32  # the batch size every runtime of an export is checked and timed at
 
 
 def _versions() -> dict[str, str]:
@@ -146,14 +145,14 @@ def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config
     torch_results = torch_predictor.predict(texts) if torch_predictor.token_tasks else []  # token tasks: entities
     reference_accuracy = accuracy(reference, labels, net.heads) if labels is not None else None
     runtimes: dict[str, dict[str, Any]] = {"torch": {"file": None, "msgs_per_s": torch_speed, "accuracy_drop": 0.0,
-                                                     "label_agreement": 1.0}}
+                                                     "label_agreement": 1.0, "texts": len(texts)}}
 
     def check(runtime: str) -> dict[str, Any]:
         predictor = Predictor(OnnxRunner(tmp / ONNX_FILES[runtime], tasks), tokenizer, label_names, **common)
         logits, speed = _timed(predictor, texts)
         entities = entity_agreement(torch_results, predictor.predict(texts)) if torch_results else None
         out: dict[str, Any] = {"parity": compare(reference, logits, entities), "msgs_per_s": speed}
-        drop = None
+        drop, delta = None, {}
         if reference_accuracy is not None:
             got = accuracy(logits, labels, net.heads)
             delta = {t: got[t] - reference_accuracy[t] for t in got}
@@ -161,11 +160,11 @@ def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config
             drop = max(0.0, -min(delta.values(), default=0.0))
         p = out["parity"]
         runtimes[runtime] = {"file": ONNX_FILES[runtime], "msgs_per_s": speed, "accuracy_drop": drop,
-                             "label_agreement": p["label_agreement"]}
+                             "label_agreement": p["label_agreement"], "texts": len(texts)}
         log(f"[export] {runtime}: max abs logit diff {p['max_abs_diff']:.2e}, identical labels "
             f"{100 * p['label_agreement']:.2f} %" + (f", identical entities {100 * p['entity_agreement']:.2f} %"
                                                      if "entity_agreement" in p else "")
-            + (", accuracy delta " + ", ".join(f"{t} {d:+.4f}" for t, d in delta.items()) if drop is not None else "")
+            + (", accuracy delta " + ", ".join(f"{t} {d:+.4f}" for t, d in delta.items()) if delta else "")
             + f", {speed:.0f} msgs/s (PyTorch {torch_speed:.0f})")
         return out
 

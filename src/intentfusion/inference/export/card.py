@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from intentfusion.inference.runtimes import MAX_ACCURACY_DROP, SERVING_BATCH
+
 
 def find_metrics(ckpt: Path, explicit: str | None = None) -> tuple[dict[str, Any] | None, Path | None]:
     """The `metrics.json` for the card: `explicit`, else the nearest one next to / above the checkpoint (the
@@ -103,8 +105,9 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
                 got = q["accuracy"]["runtime"][task]
                 lines.append(f"| {task} | {acc:.4f} | {got:.4f} | {got - acc:+.4f} |")
     if report.get("runtimes"):
-        lines += ["", "Runtimes, measured at export on " + report["eval_data"] + ", batch 32, on the exporting "
-                  "machine (`runtime=\"auto\"` runs the fastest with an accuracy drop of at most 0.5 point):", "",
+        lines += ["", "Runtimes, measured at export on " + report["eval_data"] + f", batch {SERVING_BATCH}, on the "
+                  f"exporting machine (`runtime=\"auto\"` runs the fastest with an accuracy drop of at most "
+                  f"{100 * MAX_ACCURACY_DROP:g} point):", "",
                   "| runtime | msgs/s | accuracy drop | identical labels |", "|---|---|---|---|"]
         for name, r in report["runtimes"].items():
             drop = "–" if r["accuracy_drop"] is None else f"{r['accuracy_drop']:.4f}"

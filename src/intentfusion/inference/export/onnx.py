@@ -71,6 +71,7 @@ def fuse_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, opset: int | None =
     patterns match the TorchScript export of the eager attention (transformers' SDPA path exports as a
     decomposition they do not recognise), so the encoder is exported that way, then optimized. Returns (its
     description, with the fused operator counts, and the seconds taken)."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     encoder, started = net.encoder, time.perf_counter()
@@ -81,9 +82,11 @@ def fuse_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, opset: int | None =
         description, _ = export_onnx(net, tokenizer, unfused, exporter="legacy", opset=opset)
     finally:
         encoder.set_attn_implementation(attention)
+    options = FusionOptions("bert")
+    options.use_raw_attention_mask(True)  # the (batch, sequence) mask as given, not lengths: any padding side
     with _quiet(logging.getLogger()):
         model = optimize_model(str(unfused), model_type="bert", num_heads=encoder.config.num_attention_heads,
-                               hidden_size=encoder.config.hidden_size, opt_level=0)
+                               hidden_size=encoder.config.hidden_size, opt_level=0, optimization_options=options)
     model.save_model_to_file(str(path))
     unfused.unlink()
     fused = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
