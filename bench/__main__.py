@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--only training,inference,machine] [--reps N] [--threads T]`.
+"""`python -m bench [--quick | --full] [--only training,inference,...] [--reps N] [--threads T]`.
 
 Runs the benchmark sections, writes ``bench/results/<date>.json`` and regenerates the generated block of
 ``BENCHMARKS.md``. A section that fails is recorded with its error and the others still run.
@@ -20,12 +20,14 @@ from pathlib import Path
 from bench.common import REPO, Context, machine_info
 from bench.report import update_benchmarks_md
 
-SECTIONS = ("machine", "training", "inference", "data_scale")  # modules of this package, run in this order
+SECTIONS = ("machine", "training", "inference", "data_scale", "time_to_model")  # modules of this package, in order
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the few-minute version (fewer steps and messages)")
+    parser.add_argument("--full", action="store_true",
+                        help="also the hour-long figures (time_to_model: full CLINC150, HF vs intentfusion)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per figure (>= 3 for the tables)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads in every measured process")
@@ -49,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --only: unknown section(s) {unknown}; expected some of {list(SECTIONS)}", file=sys.stderr)
         return 2
-    ctx = Context(quick=args.quick, reps=args.reps, threads=args.threads, work_dir=args.out / "work")
+    if args.quick and args.full:
+        print("error: --quick and --full: pick one; expected at most one of them", file=sys.stderr)
+        return 2
+    ctx = Context(quick=args.quick, full=args.full, reps=args.reps, threads=args.threads, work_dir=args.out / "work")
     ctx.work_dir.mkdir(parents=True, exist_ok=True)
     date = dt.date.today().isoformat()
     command = shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])])
-    results = {"date": date, "quick": args.quick, "command": command, "git": git_commit(),
+    results = {"date": date, "quick": args.quick, "full": args.full, "command": command, "git": git_commit(),
                "machine": machine_info(args.threads), "sections": []}
     out_file = args.out / f"{date}.json"
     failed = []

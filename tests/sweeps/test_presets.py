@@ -31,6 +31,7 @@ def test_every_preset_is_listed_and_documented() -> None:
         "s3_support4",
         "s4_clinc150_coarse",
         "s4_clinc150_lora",
+        "s5_xlmt_me5",
     ]
     for preset in PRESETS:
         text = (CONF / "experiment" / f"{preset}.yaml").read_text()
@@ -43,7 +44,7 @@ def test_presets_compose_to_their_systems() -> None:
     assert s0.backbone.name_or_path == "xlm-roberta-base" and s0.backbone.gradient_checkpointing
     assert list(s0.tasks.names) == ["intent", "sentiment"] and len(s0.phases.schedule) == 5
     assert (s0.hparams.batch_size, s0.trainer.accumulate_grad_batches, s0.data.max_length) == (4, 4, 64)
-    assert (s0.hparams.lr, s0.hparams.weight_decay, s0.trainer.precision) == (3e-5, 0.01, "32-true")
+    assert (s0.hparams.lr, s0.hparams.weight_decay, s0.trainer.precision) == (3e-5, 0.01, "auto")
     assert _full("s0_xlmr_five_phase", "trainer=gpu").trainer.precision == "16-mixed"
     cpu = _full("s0_xlmr_five_phase", "backbone=minilm")  # the CPU form keeps everything but the encoder
     assert cpu.backbone.name_or_path == "builtin:minilm" and cpu.backbone.gradient_checkpointing
@@ -77,6 +78,11 @@ def test_presets_compose_to_their_systems() -> None:
     core = lora.data.source.label_maps[0].mapping
     assert len(core) == 21 and sorted(i for intents in core.values() for i in intents) == sorted(fine)  # 20 + oos
     assert core.oos == ["oos"] and min(len(intents) for name, intents in core.items() if name != "oos") >= 3
+
+    s5 = _full("s5_xlmt_me5")
+    assert s5.backbone.name_or_path == "builtin:me5-small" and list(s5.tasks.names) == ["sentiment"]
+    assert s5.data.source.loader == "xlmt_sentiment" and list(s5.data.slice_by) == ["language"]
+    assert (s5.hparams.lr, s5.hparams.batch_size, s5.hparams.epochs, s5.trainer.precision) == (5e-5, 32, 3, "auto")
 
 
 @pytest.mark.skipif(not (DATA_DIR / "snips" / "train" / "seq.out").is_file(), reason="no SNIPS data")
@@ -114,3 +120,14 @@ def test_s4_clinc150_runs_on_tiny_and_reports_both_levels(preset: str, coarse: s
     metrics = train(cfg)
     for split in ("test", "test_oos"):
         assert f"{split}/intent/acc" in metrics and f"{split}/{coarse}/acc" in metrics
+
+
+@pytest.mark.skipif(not (DATA_DIR / "xlmt_sentiment").is_dir(), reason="no XLM-T data")
+def test_s5_xlmt_runs_on_tiny_and_reports_every_language(cfg_factory) -> None:
+    # a small stratified sample of every language, tested whole (fast_dev_run would test one batch)
+    subset = "data.source.subset={train:64,val:32,test:64,seed:0,stratify:language}"
+    metrics = train(cfg_factory("experiment=s5_xlmt_me5", "backbone=tiny", subset, "data.test_splits=[test]",
+                                "hparams.epochs=1", "callbacks.model_checkpoint=null", *SMALL))
+    assert "test/sentiment/f1_macro" in metrics
+    languages = ("arabic", "english", "french", "german", "hindi", "italian", "portuguese", "spanish")
+    assert all(f"test/{lang}/sentiment/f1_macro" in metrics for lang in languages)
