@@ -34,7 +34,7 @@ def run(ctx: Context) -> Section:
     """HF first (its 3-epoch accuracy is the target), then intentfusion's recipe; ``ctx.reps`` times each."""
     section: Section = {"title": "Time to a good model: full CLINC150", "figures": [], "ratios": [], "notes": []}
     if not ctx.full:
-        section["notes"].append("skipped: runs with `python -m bench --full` (about an hour of CPU)")
+        section["notes"].append("skipped: runs with `python -m bench --full` (about 9 min a repetition here)")
         return section
     runner = Runner(ctx, PLAN, name="time_to_model")
     recipe = Runner(ctx, replace(PLAN, lr=RECIPE["lr"]), name="time_to_model")  # batch and length as HF's
