@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="the few-minute version (fewer steps and messages)")
     parser.add_argument("--full", action="store_true",
-                        help="also the hour-long figures (time_to_model: full CLINC150, HF vs intentfusion)")
+                        help="also time_to_model: full CLINC150, HF vs intentfusion (~9 min a repetition here)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per figure (>= 3 for the tables)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads in every measured process")

@@ -27,7 +27,7 @@ class Context:
     """Settings shared by the sections of one benchmark run."""
 
     quick: bool = False  # the few-minute version: fewer messages/steps, same comparisons
-    full: bool = False  # also the hour-long figures (section time_to_model)
+    full: bool = False  # also the long figures (section time_to_model)
     reps: int = 3  # repetitions per figure (mean, min and max are reported)
     threads: int = 2  # torch intra-op threads in every measured process
     work_dir: Path = field(default_factory=lambda: REPO / "bench" / "results" / "work")  # scratch (ignored)
