@@ -17,6 +17,7 @@ import torch
 from intentfusion.errors import CheckpointError, ConfigError
 from intentfusion.inference import Predictor
 from intentfusion.inference.export import export, main
+from intentfusion.utils.hardware import torch_threads
 
 from .test_predictor import ODD, active_parts_checkpoint, best_checkpoint
 
@@ -177,6 +178,21 @@ def test_runtime_auto_runs_the_fastest_runtime_measured_at_export(exported) -> N
     assert predictor.info["runtime_choice"].startswith("auto")
     assert Predictor.from_export(out, runtime="auto", compile=True).info["runtime"] == "torch"
     assert Predictor.from_export(out, runtime="auto", precision="bf16").info["runtime"] == "torch"  # ONNX runs fp32
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
+def test_onnx_predictor_runs_its_torch_work_on_one_thread(exported) -> None:
+    """With an ONNX runtime the predictor's torch work runs on one thread (torch's and onnxruntime's thread pools
+    on the same cores wait on each other), and torch's setting is back after the call; the torch runtime keeps it."""
+    out, _ = exported
+    seen: list[int] = []
+    with torch_threads(2):
+        for runtime, expected in (("onnx", 1), ("onnx-int8-fused", 1), ("torch", 2)):
+            predictor = Predictor.from_export(out, runtime=runtime)
+            run = predictor.runner
+            predictor.runner = lambda ids, mask, run=run: (seen.append(torch.get_num_threads()), run(ids, mask))[1]
+            labels = predictor.predict(["I was charged twice", "where is my order"])
+            assert len(labels) == 2 and seen[-1] == expected and torch.get_num_threads() == 2
 
 
 def test_fastest_runtime_keeps_the_accuracy_and_needs_the_file(tmp_path, monkeypatch) -> None:

@@ -1,5 +1,6 @@
 """`warn_if_slow_bf16`: bf16 autocast on a CPU that only emulates bf16 is flagged; fp32 and native bf16 are not.
-`auto_precision`: `trainer.precision=auto` trains in bf16-mixed where the CPU has AMX/AVX512-BF16, in fp32 elsewhere."""
+`auto_precision`: `trainer.precision=auto` trains in bf16-mixed where the CPU has AMX/AVX512-BF16, in fp32 elsewhere.
+`torch_threads`: torch's intra-op threads for a block, restored after it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from intentfusion.utils.hardware import (
     auto_precision,
     runs_bf16_natively,
     serving_precision,
+    torch_threads,
     warn_if_slow_bf16,
 )
 
@@ -79,3 +81,13 @@ def test_accelerator_auto_without_cuda_follows_the_cpu(monkeypatch, native: bool
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert auto_precision("auto")[0] == ("bf16-mixed" if native else "32-true")
     assert auto_precision("mps")[0] == "32-true"
+
+
+def test_torch_threads_sets_them_for_the_block_and_restores_them_after_an_error() -> None:
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+        raise RuntimeError("inside")
+    assert torch.get_num_threads() == before
+    with torch_threads(None):
+        assert torch.get_num_threads() == before

@@ -38,7 +38,8 @@ What it guarantees
   `torch.compile` (Inductor, dynamic shapes, frozen weights): each new shape class (batch of one, batch of many)
   compiles once, tens of seconds, then batches run faster (BENCHMARKS.md); very long strings are cut to
   `max_chars` characters before tokenizing (32 characters per token of budget, at least 1024), with the model
-  still seeing its full budget.
+  still seeing its full budget; with an ONNX runtime, the predictor's own torch work runs on one thread, so
+  that torch's thread pool does not compete with onnxruntime's for the cores.
 * **Robust inputs.** Non-strings raise a `TypeError` naming the index; control characters are stripped; empty
   or whitespace-only texts are not run and get the task's fallback label (or null) with confidence 0. Every
   result carries `flags` (see `intentfusion.inference.text`).
@@ -70,7 +71,7 @@ from intentfusion.inference.runtimes import CHOICES, EXPORT_FLAGS, MAX_ACCURACY_
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
 from intentfusion.models.heads import head_type
 from intentfusion.models.net import MultiTaskNet
-from intentfusion.utils.hardware import serving_precision, warn_if_slow_bf16
+from intentfusion.utils.hardware import serving_precision, torch_threads, warn_if_slow_bf16
 
 
 def rounded(value: Any, digits: int = 4) -> Any:
@@ -169,6 +170,7 @@ class Predictor:
         self.pad_id = int(pad) if pad is not None else 0
         self.info = {"tasks": self.tasks, "max_length": self.max_length, **(info or {})}
         self._lock = threading.Lock()
+        self._torch_threads = getattr(runner, "torch_threads", None)  # torch's threads while predicting
 
     # ----------------------------------------------------------------------------------------- constructors
     @classmethod
@@ -294,7 +296,7 @@ class Predictor:
         """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order:
         (N, C) per sequence task, a list of (T_i, C) per token task (see `_run`)."""
         cleaned = [sanitize(t)[0] for t in check_texts(texts)]
-        with self._lock:
+        with self._lock, torch_threads(self._torch_threads):
             return self._run(self.tokenize(cleaned)[0])
 
     # ----------------------------------------------------------------------------------------- predict
@@ -309,16 +311,16 @@ class Predictor:
             cleaned.append(clean)
             flags.append(text_flags)
         run = [i for i, f in enumerate(flags) if EMPTY not in f]
-        with self._lock:
+        with self._lock, torch_threads(self._torch_threads):
             encoded = self._encode([cleaned[i] for i in run])
             logits = self._run(encoded.ids)
+            decoded = {
+                t: self.heads[t].decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
+                for t in self.sequence_tasks
+            }
         for k, i in enumerate(run):
             if encoded.truncated[k]:
                 flags[i].append(TRUNCATED)
-        decoded = {
-            t: self.heads[t].decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
-            for t in self.sequence_tasks
-        }
         results: list[dict[str, Any]] = [
             {"predictions": self._empty(return_distribution), "flags": flags[i]} for i in range(len(items))
         ]

@@ -33,13 +33,14 @@ class TorchRunner:
     needs the weights to stay as they are: the runner owns its network.
     """
 
+    torch_threads: int | None = None  # the network runs on torch's intra-op threads as they are set
+
     def __init__(self, net: MultiTaskNet, device: str | torch.device = "cpu", autocast: torch.dtype | None = None,
                  compile: bool = False) -> None:
         self.device = torch.device(device)
         self.net = net.to(self.device).eval()
         self.autocast = autocast
         self.forward = torch.compile(self.net, dynamic=True, options={"freezing": True}) if compile else self.net
-
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         context = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
         with torch.inference_mode(), context:
@@ -49,6 +50,11 @@ class TorchRunner:
 
 class OnnxRunner:
     """Runs an exported `model.onnx` / `model.int8.onnx` with onnxruntime on the CPU."""
+
+    # the predictor's own torch work (padding, gathering, softmax) around the session runs on one thread:
+    # torch's OpenMP pool and onnxruntime's spinning pool on the same cores wait on each other (BENCHMARKS.md:
+    # 10-15 % more msgs/s at batch 32 on 2 cores)
+    torch_threads: int | None = 1
 
     def __init__(self, path: str | Path, tasks: Sequence[str], threads: int | None = None) -> None:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -69,3 +71,16 @@ def serving_precision(trained: object, device: str | torch.device = "cpu") -> st
     """What `precision="auto"` serves: the training run's precision, except bf16 on a device that only emulates
     it, which runs float32 (several times faster there, and no less accurate)."""
     return "32" if is_emulated_bf16(trained, device) else str(trained)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to `n` inside the block, restored after it (None: left as they are)."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
