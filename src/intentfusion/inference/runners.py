@@ -41,6 +41,7 @@ class TorchRunner:
         self.net = net.to(self.device).eval()
         self.autocast = autocast
         self.forward = torch.compile(self.net, dynamic=True, options={"freezing": True}) if compile else self.net
+
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         context = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else nullcontext()
         with torch.inference_mode(), context:

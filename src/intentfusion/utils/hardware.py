@@ -1,4 +1,5 @@
-"""What the machine runs fast: bf16 autocast pays only where the hardware has bf16 matrix units."""
+"""What the machine runs fast: bf16 autocast pays only where the hardware has bf16 matrix units; torch's thread count
+for a block (`torch_threads`)."""
 
 from __future__ import annotations
 
