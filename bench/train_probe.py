@@ -33,7 +33,6 @@ class StepTimer(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         encoder = getattr(getattr(pl_module, "net", pl_module), "encoder", pl_module)
-
         encoder.register_forward_hook(  # the encoder's output: a transformers ModelOutput, [0] = last hidden state
             lambda m, a, out: self.recorder.autocast_probe(out[0]) if m.training and pl_module.training else None
         )
