@@ -65,7 +65,8 @@ def test_pngs_render_and_predictions_cover_every_split(evaluated) -> None:
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert {r["split"] for r in rows} == {"val", "test", "test_noisy", "val_oos", "test_oos"}
     assert len([r for r in rows if r["split"] == "test"]) == 72  # 15% of 480
-    assert 0 < rows[0]["intent"]["confidence"] <= 1 and rows[0]["intent"]["predicted"]
+    intent = rows[0]["predictions"]["intent"]  # as the Predictor returns it, next to the gold label
+    assert 0 < intent["predicted"]["confidence"] <= 1 and intent["predicted"]["label"] and intent["gold"]
 
 
 def test_several_checkpoints_report_mean_and_std(tiny_run, cfg_factory) -> None:

@@ -14,14 +14,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.config import resolve_trainer_precision
 from intentfusion.data.alignment import subword_to_word, word_spans
-from intentfusion.data.slots import bio_to_spans
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
 from intentfusion.evaluation.report_md import render_report
 from intentfusion.evaluation.suite import collect_outputs, evaluate_model, group_metrics, write_predictions
 from intentfusion.models.backbone import resolve_backbone
 from intentfusion.models.module import MultiTaskModule
-from intentfusion.types import IGNORE_INDEX
+from intentfusion.tasks import TextContext
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb
 
@@ -57,7 +56,9 @@ def checkpoints_of(spec: Any) -> list[Path]:
 
 
 def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: list[Any]) -> dict[str, Any]:
-    """Test metrics (as in training) plus the full suite for one checkpoint; writes outputs into `out_dir`."""
+    """Test metrics (as in training) plus the full suite for one checkpoint; writes outputs into `out_dir`.
+
+    Returns `metrics.json`'s content plus the model's `heads`."""
     resolve_trainer_precision(cfg.trainer)  # `auto` -> what this machine runs natively (bf16-mixed | 32-true, ...)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_cfg = load_run_config(ckpt)
@@ -79,51 +80,30 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     splits = [s for s in datamodule.splits if s != "train"]
     forward_context = trainer.precision_plugin.forward_context
     outputs = {s: collect_outputs(model, datamodule._loader(s, train=False), forward_context) for s in splits}
-    task_types = model.net.task_types
-    suite = evaluate_model(
-        outputs, model.label_names, datamodule.splits["train"].labels, out_dir, dict(cfg.suite), model.net.heads
-    )
-    suite["groups"] = group_metrics(metrics, task_types)
-    write_predictions(
-        out_dir / "predictions.jsonl",
-        {s: datamodule.splits[s].texts for s in splits},
-        outputs,
-        {t: names for t, names in model.label_names.items() if task_types[t] == "sequence"},
-        suite["temperatures"],
-        token_entities(model, datamodule, outputs),
-    )
+    heads = dict(model.net.heads)
+    suite = evaluate_model(outputs, heads, datamodule.splits["train"].labels, out_dir, dict(cfg.suite))
+    suite["groups"] = group_metrics(metrics, heads)
+    write_predictions(out_dir / "predictions.jsonl", {s: datamodule.splits[s].texts for s in splits}, outputs, heads,
+                      suite["temperatures"], {s: text_contexts(datamodule.splits[s], heads) for s in splits})
     dump_json(suite["temperatures"], ckpt.parent / "temperatures.json")  # the predictor picks them up
     result = {"checkpoint": str(ckpt), "metrics": dict(sorted(metrics.items())), "suite": suite}
     dump_json(result, out_dir / "metrics.json")
-    (out_dir / "report.md").write_text(render_report(suite, str(ckpt)))
+    (out_dir / "report.md").write_text(render_report(suite, str(ckpt), heads))
     for logger in loggers:
         _log_to_wandb(logger, result, out_dir)
-    return result
+    return {**result, "heads": heads}  # the heads render the task sections of a multi-checkpoint report
 
 
-def token_entities(model: MultiTaskModule, datamodule: Any, outputs: dict[str, Any]) -> dict[str, list[dict]]:
-    """Per split and text, each token task's gold and predicted entities (`{"gold": [...], "predicted": [...]}`),
-    decoded as the Predictor decodes them (`TokenHead.decode_text` over the tokenization of the datamodule)."""
-    heads = {t: h for t, h in model.net.heads.items() if h.task_type == "token"}
-    out: dict[str, list[dict]] = {}
-    for split, split_out in outputs.items() if heads else ():
-        data = datamodule.splits[split]  # tokenized once at setup, with offsets since a task is token-level
-        texts = data.texts
-        rows = []
-        for i, text in enumerate(texts):
-            spans = word_spans(text)
-            words = subword_to_word(data.offsets[i], spans)
-            row = {}
-            for task, head in heads.items():
-                gold = split_out["labels"][task][i]
-                tags = [head.labels[k] for k in gold[gold != IGNORE_INDEX].tolist()]
-                logits = split_out["logits"][task][i, : len(data.input_ids[i])]
-                row[task] = {
-                    "gold": bio_to_spans(text, tags + ["O"] * (len(spans) - len(tags)), repair=True) if tags else None,
-                    "predicted": head.decode_text(logits, words, spans, text),
-                }
-            rows.append(row)
-        out[split] = rows
+def text_contexts(split: Any, heads: dict[str, Any]) -> list[TextContext]:
+    """Each text of a tokenized split as the task types decode it: with a type that needs word offsets, its
+    words' spans and the word of each subword (the datamodule tokenized it with offsets then)."""
+    if not any(head.needs_offsets for head in heads.values()):
+        return [TextContext(text, (), [None] * len(ids))
+                for text, ids in zip(split.texts, split.input_ids, strict=True)]
+    out = []
+    for i, text in enumerate(split.texts):
+        spans = word_spans(text)
+        out.append(TextContext(text, spans, subword_to_word(split.offsets[i], spans)))
     return out
 
 
@@ -167,7 +147,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         summary = mean_std(results)
         dump_json(summary, out_dir / "metrics.json")
         (out_dir / "report.md").write_text(
-            render_report(results[0]["suite"], ", ".join(map(str, ckpts)), multi_seed=summary)
+            render_report(results[0]["suite"], ", ".join(map(str, ckpts)), results[0]["heads"], multi_seed=summary)
         )
         return {k: v["mean"] for k, v in summary["metrics"].items()}
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +13,11 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.config import check_hparams, check_phases, resolve_trainer_precision
-from intentfusion.errors import DataError
 from intentfusion.models.adapters import check_peft
 from intentfusion.sweeps.job import apply_sweep_to_loggers, job_record, sweep_context
 from intentfusion.utils.hardware import warn_if_slow_bf16
 from intentfusion.utils.instantiate import instantiate_group
 from intentfusion.utils.run_dir import dump_json, prepare_wandb, print_config_tree, save_run_metadata
-
-# tasks whose recipe is not built yet unless declared with a task type that exists: rejected up front
-UNSUPPORTED_TASKS = {
-    "slots": "the S1 slot-tagging recipe (BiLSTM + MLP tagging head, CRF)",
-}
-
-
-class UnsupportedTaskError(DataError):
-    """The config asks for a task the framework cannot train yet."""
-
-
-def check_tasks_supported(tasks: Sequence[str] | None, types: dict[str, str] | None = None) -> None:
-    """Raise `UnsupportedTaskError` (one line) for a task in `UNSUPPORTED_TASKS` that is not declared as a
-    token task (`tasks.types: {slots: token}`, as `tasks=intent_slots` does: a linear tagging head)."""
-    for task in tasks or []:
-        if task in UNSUPPORTED_TASKS and (types or {}).get(task) != "token":
-            raise UnsupportedTaskError(
-                f"task '{task}': {UNSUPPORTED_TASKS[task]} is not yet supported; expected "
-                f"tasks.types.{task}=token for a linear tagging head (tasks=intent_slots), or tasks=intent_only"
-            )
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -54,8 +32,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("phases") is not None:
         check_phases(cfg.phases, OmegaConf.select(cfg, "hparams.epochs") or 1)
     types = OmegaConf.to_container(OmegaConf.select(cfg, "tasks.types") or OmegaConf.create({}))
-    check_tasks_supported([*(OmegaConf.select(cfg, "tasks.names") or []), *(OmegaConf.select(cfg, "data.tasks") or [])],
-                          types)
     resolve_trainer_precision(cfg.trainer)  # `auto` -> what this machine runs natively, before the config is recorded
     # frozen backbone groups are in eval mode on purpose (no dropout while frozen)
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")

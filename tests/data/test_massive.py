@@ -148,6 +148,6 @@ def test_massive_trains_with_a_locale_table_in_the_report(cfg_factory, tmp_path:
     for locale in ("en-US", "de-DE"):
         assert {f"test/{locale}/intent/acc", f"test/{locale}/slots/f1", f"test/{locale}/exact_match"} <= set(metrics)
     report = (Path(cfg.paths.output_dir) / "eval" / "report.md").read_text()
-    assert "## Per group (test: accuracy of sequence tasks, span F1 of token tasks)" in report
+    assert "## Per group (test: each task type's headline metric" in report
     assert "| group | intent | scenario | slots | exact_match |" in report
     assert "| de-DE |" in report and "| en-US |" in report

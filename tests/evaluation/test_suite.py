@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from intentfusion.evaluation.suite import evaluate_model, oos_queries
+from intentfusion.tasks import SequenceTask
 from intentfusion.types import IGNORE_INDEX
 
 NAMES = ["book", "cancel", "oos"]  # CLINC150 with oos=class: `oos` is one more intent
@@ -51,14 +52,14 @@ def test_examples_without_an_intent_label_are_not_taken_for_oos() -> None:
 def test_suite_reports_n_oos_equal_to_the_distinct_oos_test_queries(tmp_path: Path) -> None:
     outputs = _clinc_like("class")
     train = {"intent": torch.tensor([0, 1, 2, 0, 1, 2])}
-    suite = evaluate_model(outputs, {"intent": NAMES}, train, tmp_path, {"fuzzy": False})
+    suite = evaluate_model(outputs, {"intent": SequenceTask(NAMES, 4)}, train, tmp_path, {"fuzzy": False})
     assert suite["oos"]["as_class"]["n_oos"] == 3 and suite["oos"]["as_class"]["n_in_scope"] == 4
     assert suite["oos"]["threshold"]["n_oos"] == 3
 
 
 def test_a_token_task_gets_its_span_report_per_split_and_in_report_md(tmp_path: Path) -> None:
     from intentfusion.evaluation.report_md import render_report
-    from intentfusion.models.heads import SequenceHead, TokenHead
+    from intentfusion.tasks import TokenTask
 
     tags = ["O", "B-city", "B-time", "I-time"]
     M = IGNORE_INDEX
@@ -68,12 +69,11 @@ def test_a_token_task_gets_its_span_report_per_split_and_in_report_md(tmp_path: 
     logits = torch.nn.functional.one_hot(pred, len(tags)).float() * 5
     outputs = {split: {"logits": {"intent": torch.randn(2, 2), "slots": logits},
                        "labels": {"intent": torch.tensor([0, 1]), "slots": gold}} for split in ("val", "test")}
-    heads = {"intent": SequenceHead(["book", "cancel"], 4), "slots": TokenHead(tags, 4)}
-    suite = evaluate_model(outputs, {"intent": ["book", "cancel"], "slots": tags}, {"intent": torch.tensor([0, 1])},
-                           tmp_path, {"fuzzy": False}, heads)
+    heads = {"intent": SequenceTask(["book", "cancel"], 4), "slots": TokenTask(tags, 4)}
+    suite = evaluate_model(outputs, heads, {"intent": torch.tensor([0, 1])}, tmp_path, {"fuzzy": False})
     test = suite["token_tasks"]["slots"]["splits"]["test"]
     assert (test["precision"], test["recall"]) == pytest.approx((1.0, 2 / 3)) and test["utterances"] == 2
     assert test["per_type"]["city"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
     assert "slots" not in suite["tasks"] and "intent" in suite["tasks"]
-    report = render_report(suite, "x.ckpt")
+    report = render_report(suite, "x.ckpt", heads)
     assert "### slots (token task" in report and "| city |" in report

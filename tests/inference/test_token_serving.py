@@ -1,4 +1,4 @@
-"""Serving token tasks: `TokenHead.decode_text` (word tags -> character-offset entities), the Predictor's
+"""Serving token tasks: `TokenTask.decode` (word tags -> character-offset entities), the Predictor's
 `"entities"`, the export (heads, task types, ONNX with dynamic batch x sequence, parity on token logits and
 entities), the predict CLI's JSON lines and the demo app. A tiny bookings model trained for a few seconds."""
 
@@ -19,8 +19,8 @@ from intentfusion.data.slots import bio_to_spans
 from intentfusion.inference import Predictor
 from intentfusion.inference.export import accuracy, export
 from intentfusion.inference.text import sanitize
-from intentfusion.models.heads import TokenHead
 from intentfusion.models.module import MultiTaskModule
+from intentfusion.tasks import TextContext, TokenTask
 from tests.models.test_token_tasks import TINY, _dm
 
 HAS_ONNX = all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime", "onnxscript"))
@@ -88,16 +88,17 @@ def _decode(module, ids: list[int], offsets, text: str) -> list[dict]:
     with torch.no_grad():
         logits = module(input_ids, mask)["slots"][0]
     spans = word_spans(text)
-    return module.net.heads["slots"].decode_text(logits, subword_to_word(offsets, spans), spans, text)
+    context = TextContext(text, spans, subword_to_word(offsets, spans))
+    return module.net.heads["slots"].decode([logits], [context])[0]
 
 
 def _spans(result: dict) -> list[tuple]:
     return [(e["label"], e["start"], e["end"], e["text"]) for e in result["entities"]["slots"]]
 
 
-# ------------------------------------------------------------------------------------------ decode_text
-def test_decode_text_groups_the_first_subword_tags_as_bio_to_spans_does() -> None:
-    head = TokenHead(LABELS, hidden_size=4)
+# ------------------------------------------------------------------------------------------ decode
+def test_decode_groups_the_first_subword_tags_as_bio_to_spans_does() -> None:
+    head = TokenTask(LABELS, hidden_size=4)
     text = "fly  to new york, at 7 pm rome"
     spans = word_spans(text)  # fly to new york, at 7 pm rome
     tags = ["O", "O", "B-city", "I-city", "O", "I-time", "I-time", "I-city"]  # orphan I-time, type switch
@@ -111,19 +112,21 @@ def test_decode_text_groups_the_first_subword_tags_as_bio_to_spans_does() -> Non
             first = words.index(w) == position
             logits[position, LABELS.index(tags[w]) if first else 0] = 4.0 if first else 9.0
     logits[words.index(3), LABELS.index("O")] = 3.5  # `york`: I-city, but less sure
-    entities = head.decode_text(logits, words, spans, text, temperature=2.0)
-    assert [{k: e[k] for k in ("label", "start", "end")} for e in entities] == bio_to_spans(text, tags, repair=True)
-    assert [e["text"] for e in entities] == ["new york,", "7 pm", "rome"]
+    entities = head.decode([logits], [TextContext(text, spans, words)], 2.0)[0]
+    expected = bio_to_spans(text, tags, repair=True)
+    expected[0]["end"] -= 1  # the comma glued to `york` is no part of the city
+    assert [{k: e[k] for k in ("label", "start", "end")} for e in entities] == expected
+    assert [e["text"] for e in entities] == ["new york", "7 pm", "rome"]
     assert all(text[e["start"] : e["end"]] == e["text"] for e in entities)
     probs = (logits / 2.0).softmax(-1)
     york, new = probs[words.index(3), LABELS.index("I-city")], probs[words.index(2), LABELS.index("B-city")]
     assert entities[0]["confidence"] == pytest.approx(float(min(york, new)))  # the least sure word
     # words without a subword (cut by truncation) are in no entity
-    assert head.decode_text(logits[:5], words[:5], spans, text) == []
+    assert head.decode([logits[:5]], [TextContext(text, spans, words[:5])])[0] == []
 
 
-def test_decode_text_with_a_crf_uses_its_viterbi_path() -> None:
-    head = TokenHead(LABELS, hidden_size=4, crf=True).eval()
+def test_decode_with_a_crf_uses_its_viterbi_path() -> None:
+    head = TokenTask(LABELS, hidden_size=4, crf=True).eval()
     text = "paris at noon"
     spans = word_spans(text)
     words = [None, 0, 1, 2, None]
@@ -132,7 +135,7 @@ def test_decode_text_with_a_crf_uses_its_viterbi_path() -> None:
     positions = torch.tensor([[False, True, True, True, False]])
     tags = [LABELS[i] for i in head.predict(logits[None], positions)[0, 1:4].tolist()]
     expected = bio_to_spans(text, tags)  # a valid BIO sequence: no repair needed
-    entities = head.decode_text(logits, words, spans, text)
+    entities = head.decode([logits], [TextContext(text, spans, words)])[0]
     assert [{k: e[k] for k in ("label", "start", "end")} for e in entities] == expected
 
 
@@ -150,7 +153,8 @@ def test_predictor_entities_equal_the_modules_own_decoding_on_the_test_split(tra
             text, ids = test.texts[i], test.input_ids[i]
             spans = word_spans(text)
             words = subword_to_word(encoded.offsets[i], spans)
-            expected.append((i, module.net.heads["slots"].decode_text(row[: len(ids)], words, spans, text)))
+            decoded = module.net.heads["slots"].decode([row[: len(ids)]], [TextContext(text, spans, words)])[0]
+            expected.append((i, decoded))
     results = predictor.predict(test.texts)
     mine = [results[i]["entities"]["slots"] for i, _ in expected]
     theirs = [entities for _, entities in expected]
@@ -197,7 +201,7 @@ def test_logits_of_a_token_task_are_per_text_real_positions(predictor) -> None:
 
 
 def test_a_fallback_on_a_token_task_is_refused(trained) -> None:
-    with pytest.raises(ValueError, match="token tasks"):
+    with pytest.raises(ValueError, match="have no single label"):
         Predictor.from_checkpoint(trained[2], fallbacks={"slots": {"threshold": 0.5, "fallback": "O"}})
 
 
@@ -256,7 +260,7 @@ def test_the_legacy_exporter_gives_token_outputs_dynamic_sequence_axes(trained, 
 def test_a_crf_head_decodes_the_same_entities_in_every_runtime(cache_dir: Path, tmp_path: Path) -> None:
     dm, module, ckpt = _train(cache_dir, tmp_path / "crf.ckpt", token_head={"crf": True})
     reference = Predictor.from_checkpoint(ckpt)
-    assert reference.decoders["slots"] is not None and reference.decoders["slots"].crf is not None
+    assert reference.heads["slots"] is not None and reference.heads["slots"].crf is not None
     texts = ODD + list(dm.splits["test"].texts)
     results = reference.predict(texts)
     text = dm.splits["test"].texts[0]  # the module's own Viterbi decoding
@@ -268,8 +272,8 @@ def test_a_crf_head_decodes_the_same_entities_in_every_runtime(cache_dir: Path, 
     assert report["onnx_fused"]["parity"]["entity_agreement"] == 1.0  # token logits through the fused attention
     for runtime in ("onnx", "onnx-fused"):
         onnx = Predictor.from_export(tmp_path / "crf", runtime=runtime)
-        assert onnx.decoders["slots"].crf is not None  # its transitions, read from heads.safetensors
-        torch.testing.assert_close(onnx.decoders["slots"].crf.transitions, module.net.heads["slots"].crf.transitions)
+        assert onnx.heads["slots"].crf is not None  # its transitions, read from heads.safetensors
+        torch.testing.assert_close(onnx.heads["slots"].crf.transitions, module.net.heads["slots"].crf.transitions)
         assert [_spans(r) for r in onnx.predict(texts)] == [_spans(r) for r in results]
     assert any(_spans(r) for r in results)
 

@@ -106,8 +106,14 @@ def _eval(module: MultiTaskModule, logits: dict[str, torch.Tensor], labels: torc
     module._eval_step({"input_ids": ids, "attention_mask": ids, "labels": _by_task(labels), "split": "val", **extra})
 
 
-def _computed(module: MultiTaskModule, key: str) -> dict[str, float]:
-    return {name: float(v) for name, v in module.metrics[key].compute().items()}
+def _computed(module: MultiTaskModule, task: str, group: str | None = None) -> dict[str, float]:
+    computed = module.metric_sets[("val", group)].tasks[task].compute()
+    return {name: float(v) for name, v in computed.items() if v.ndim == 0}
+
+
+def _updated(module: MultiTaskModule) -> set[tuple[str, str | None, str]]:
+    return {(split, group, task) for (split, group), metrics in module.metric_sets.items()
+            for task, collection in metrics.tasks.items() if collection["acc"].update_called}
 
 
 def test_metrics_of_a_task_ignore_examples_without_its_label(build) -> None:
@@ -120,14 +126,15 @@ def test_metrics_of_a_task_ignore_examples_without_its_label(build) -> None:
     logits_a = _logits(3, seed=4)
     _eval(mixed, logits_a, a_rows)  # A-only examples: their sentiment predictions must not count
     _eval(mixed, logits_b, sentiment_rows)
-    assert _computed(mixed, "val__sentiment") == _computed(only_b, "val__sentiment")
+    assert _computed(mixed, "sentiment") == _computed(only_b, "sentiment")
     gold = sentiment_rows[:, 1]
-    assert _computed(only_b, "val__sentiment")["acc"] == pytest.approx(
+    assert _computed(only_b, "sentiment")["acc"] == pytest.approx(
         float((logits_b["sentiment"].argmax(-1) == gold).float().mean())
     )
     intent_acc = float((logits_a["intent"].argmax(-1) == a_rows[:, 0]).float().mean())
-    assert _computed(mixed, "val__intent")["acc"] == pytest.approx(intent_acc)
-    assert mixed.predictions["val"]["sentiment"][1].tolist() == gold.tolist()
+    assert _computed(mixed, "intent")["acc"] == pytest.approx(intent_acc)
+    confusion = mixed.metric_sets[("val", None)].tasks["sentiment"].compute()["confusion"]
+    assert confusion.sum(1).tolist() == torch.bincount(gold, minlength=2).tolist()  # rows: the gold labels
 
 
 def test_group_metrics_cover_the_groups_labelled_examples(build) -> None:
@@ -141,11 +148,12 @@ def test_group_metrics_cover_the_groups_labelled_examples(build) -> None:
         "nobody": torch.zeros(6, dtype=torch.bool),
     }
     _eval(module, logits, labels, groups=groups)
-    keys = {k for k in module.metrics if "/" in k}
-    assert keys == {"val/intents__intent", "val/moods__sentiment", "val/english__intent", "val/english__sentiment"}
+    assert {k for k in _updated(module) if k[1] is not None} == {
+        ("val", "intents", "intent"), ("val", "moods", "sentiment"), ("val", "english", "intent"),
+        ("val", "english", "sentiment")}
     english_sentiment = float(logits["sentiment"][4].argmax() == 0)
-    assert _computed(module, "val/english__sentiment")["acc"] == pytest.approx(english_sentiment)
-    assert _computed(module, "val/moods__sentiment") == _computed(module, "val__sentiment")
+    assert _computed(module, "sentiment", "english")["acc"] == pytest.approx(english_sentiment)
+    assert _computed(module, "sentiment", "moods") == _computed(module, "sentiment")
 
     logged: dict[str, float] = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, float(value))

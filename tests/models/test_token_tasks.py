@@ -13,8 +13,8 @@ import torch
 from torch.nn import functional as F
 
 from intentfusion.data.datamodule import MultiTaskDataModule
-from intentfusion.models.heads import Features, TokenHead
 from intentfusion.models.module import MultiTaskModule
+from intentfusion.tasks import Features, TokenTask
 from intentfusion.types import IGNORE_INDEX
 
 TINY = "builtin:tiny-xlmr"
@@ -124,7 +124,7 @@ def test_a_source_without_slots_adds_no_slot_loss(cache_dir: Path) -> None:
 
 
 def test_token_head_loss_is_cross_entropy_over_the_labelled_positions() -> None:
-    head = TokenHead(["O", "B-x", "I-x"], hidden_size=8, dropout=0.0)
+    head = TokenTask(["O", "B-x", "I-x"], hidden_size=8, dropout=0.0)
     states = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(0))
     target = torch.tensor([[IGNORE_INDEX, 1, 2, 0, IGNORE_INDEX], [IGNORE_INDEX, 0, IGNORE_INDEX, IGNORE_INDEX, 1]])
     logits = head(Features(states.mean(1), states, torch.ones(2, 5)))
@@ -179,7 +179,7 @@ def test_the_frozen_phase_turns_the_feature_cache_off_with_a_token_task_and_the_
 
 def test_crf_decoding_never_emits_an_invalid_bio_sequence() -> None:
     labels = ["O", "B-city", "B-time", "I-city", "I-time"]
-    head = TokenHead(labels, hidden_size=8, dropout=0.0, crf=True)
+    head = TokenTask(labels, hidden_size=8, dropout=0.0, crf=True)
     g = torch.Generator().manual_seed(0)
     logits = 5 * torch.randn(64, 9, len(labels), generator=g)
     logits[..., 3:] += 4.0  # the argmax mostly picks I- tags: invalid almost everywhere
@@ -201,7 +201,7 @@ def test_crf_decoding_never_emits_an_invalid_bio_sequence() -> None:
 
 
 def test_crf_loss_is_the_negative_log_likelihood_of_the_word_tags() -> None:
-    head = TokenHead(["O", "B-x", "I-x"], hidden_size=4, dropout=0.0, crf=True)
+    head = TokenTask(["O", "B-x", "I-x"], hidden_size=4, dropout=0.0, crf=True)
     logits = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(1))
     M = IGNORE_INDEX
     target = torch.tensor([[M, 1, M, 2, 0, M], [M, 0, 1, M, M, M]])

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from intentfusion.errors import USER_ERRORS, one_line
-from intentfusion.train import UnsupportedTaskError, train
+from intentfusion.errors import USER_ERRORS, DataError, one_line
+from intentfusion.train import train
 
 from ..conftest import CONF, ROOT
 
@@ -95,11 +95,12 @@ def test_s1_trains_intent_and_slots_on_tiny(cfg_factory) -> None:
 
 def test_a_slots_task_without_its_token_type_fails_with_one_line(cfg_factory) -> None:
     cfg = cfg_factory("tasks=intent_only", "tasks.names=[intent,slots]", "debug=fdr")
-    with pytest.raises(UnsupportedTaskError) as err:
+    with pytest.raises(DataError) as err:
         train(cfg)
     assert isinstance(err.value, USER_ERRORS)  # train.py prints it as one line and exits 1
     line = one_line(err.value)
-    assert line.startswith("error: task 'slots'") and "tasks.types.slots=token" in line and "\n" not in line
+    assert line.startswith("error: tasks.types.slots: the labels are lists") and "{slots: token}" in line
+    assert "\n" not in line
     assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()  # rejected before anything ran
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,6 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from intentfusion.data.alignment import align_labels, continuation_map, word_spans
 from intentfusion.data.batching import (
     IndexDataset,
     LengthGroupedBatchSampler,
@@ -22,17 +22,17 @@ from intentfusion.data.batching import (
     ResumableDataLoader,
     pad_batch,
 )
-from intentfusion.data.encoded import EncodedSplit, RaggedArray, RaggedBuilder, TextColumn
+from intentfusion.data.encoded import EncodedSplit, RaggedBuilder, TextColumn
 from intentfusion.data.encoded_cache import cache_key, load_entry, save_entry, tokenizer_identity
 from intentfusion.data.encoding import encode_texts
 from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
 from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import DataError  # re-exported: `from intentfusion.data.datamodule import DataError`
 from intentfusion.models.backbone import load_tokenizer, resolve_backbone
+from intentfusion.tasks import EncodeContext, TaskType, resolve_task_types
 from intentfusion.types import IGNORE_INDEX, Records
 
-Source = Callable[[], dict[str, Records]]
-TASK_TYPES = ("sequence", "token")  # utterance labels | one BIO tag per whitespace word
+Source = Callable[..., dict[str, Records]]  # () -> splits; accepting `task_types`, it gets the tasks' declared types
 SINGLE_SOURCE = "data"  # the name of the one source of a `source=` datamodule
 _NAME = re.compile(r"^[^./\s]+$")  # source / slice names become metric-key segments: no dots, slashes, spaces
 ENCODE_CHUNK = 20_000  # texts tokenized at a time: the tokenizer's per-text objects live for one chunk only
@@ -45,8 +45,8 @@ class Collator:
     over its examples, for per-source / per-slice metrics.
     """
 
-    def __init__(self, split: EncodedSplit, pad_id: int) -> None:
-        self.split, self.pad_id = split, pad_id
+    def __init__(self, split: EncodedSplit, pad_id: int, types: Mapping[str, type[TaskType]]) -> None:
+        self.split, self.pad_id, self.types = split, pad_id, dict(types)
 
     def __call__(self, indices: Sequence[int]) -> dict[str, Any]:
         input_ids, mask = pad_batch([self.split.input_ids[i] for i in indices], self.pad_id)
@@ -54,7 +54,8 @@ class Collator:
         batch = {
             "input_ids": input_ids,
             "attention_mask": mask,
-            "labels": {task: _rows(column, idx, input_ids.shape[1]) for task, column in self.split.labels.items()},
+            "labels": {task: self.types[task].rows(column, idx, input_ids.shape[1])
+                       for task, column in self.split.labels.items()},
             "idx": idx,
             "split": self.split.name,
         }
@@ -127,10 +128,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             raise DataError("data: give either `source` (one data source) or `sources` ({name: source}), not both")
         self.source, self.sources, self.tasks = source, dict(sources or {}), list(tasks)
         self.source_names = list(self.sources) or [SINGLE_SOURCE]
-        self.task_types = {t: str((task_types or {}).get(t, "sequence")) for t in self.tasks}
-        bad = {t: k for t, k in self.task_types.items() if k not in TASK_TYPES}
-        if bad:
-            raise DataError("tasks.types", f"{bad}", f"each task's type among {list(TASK_TYPES)}")
+        self.types = resolve_task_types(self.tasks, task_types)  # {task: its TaskType class}
+        self.task_types = {t: cls.name for t, cls in self.types.items()}
         self.label_all_subwords = bool(label_all_subwords)
         self.truncated_words: dict[str, dict[str, int]] = {}  # split -> token task -> words cut by max_length
         self.backbone, self.cache_dir = backbone, cache_dir
@@ -193,8 +192,9 @@ class MultiTaskDataModule(L.LightningDataModule):
             raise DataError(
                 f"data.weighted_sampling: {spec!r}; expected a task name or {{task, alpha, k}}, tasks: {self.tasks}"
             )
-        if self.task_types[task] != "sequence":
-            raise DataError("data.weighted_sampling", f"task '{task}' is a token task", "a sequence task")
+        if not self.types[task].samples_by_class:
+            raise DataError("data.weighted_sampling", f"task '{task}' is a {self.task_types[task]} task",
+                            "a task with one class per example (sequence)")
         try:
             return task, class_weight_options(options or True, "data.weighted_sampling")
         except ValueError as e:
@@ -221,7 +221,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         else:
             records, origin = self._load()
             if self.label_names is None:
-                self.label_names = {t: self._label_set(records, t) for t in self.tasks}
+                self.label_names = {t: cls.label_set(t, records) for t, cls in self.types.items()}
             for name in list(records):
                 self.splits[name] = self._encode(name, records.pop(name), origin.pop(name))
             if folder is not None:
@@ -260,7 +260,7 @@ class MultiTaskDataModule(L.LightningDataModule):
     def _load(self) -> tuple[dict[str, Records], dict[str, list[int]]]:
         """Merged splits and, per split, each example's source index."""
         if self.source is not None:
-            records = self.source()
+            records = self._call(self.source)
             for required in ("train", "val"):
                 if required not in records:
                     raise DataError(f"data source returned splits {sorted(records)}; '{required}' is required")
@@ -270,7 +270,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         merged: dict[str, Records] = {}
         origin: dict[str, list[int]] = {}
         for k, (name, source) in enumerate(self.sources.items()):
-            splits = source()
+            splits = self._call(source)
             missing = [s for s in ("train", "val") if s not in splits]
             if missing:
                 raise DataError(f"data source '{name}' returned splits {sorted(splits)}; {missing} required")
@@ -285,6 +285,15 @@ class MultiTaskDataModule(L.LightningDataModule):
             raise DataError(f"{problem}; tasks {self.tasks}, labelled per source: {self.source_tasks}")
         return merged, origin
 
+    def _call(self, source: Source) -> dict[str, Records]:
+        """Run a source; one that takes ``task_types`` (`load_source`) learns the declared type of each task."""
+        try:
+            takes_types = "task_types" in inspect.signature(source).parameters
+        except (TypeError, ValueError):  # a callable without a signature
+            takes_types = False
+        declared = {t: k for t, k in self.task_types.items() if t in self.tasks}
+        return source(task_types=declared) if takes_types else source()
+
     def _check_tasks(self, train: Records) -> None:
         present = set().union(*(r.keys() for r in train[:1000])) if train else set()
         absent = [t for t in self.tasks if t not in present]
@@ -296,33 +305,23 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     def _encode(self, name: str, recs: Records, origin: list[int]) -> EncodedSplit:
         texts = [str(r["text"]) for r in recs]
-        token_tasks = [t for t in self.tasks if self.task_types[t] == "token"]
-        ids, offsets = RaggedBuilder(np.int32), RaggedBuilder(np.int32, width=2) if token_tasks else None
+        with_offsets = any(cls.needs_offsets for cls in self.types.values())
+        ids, offsets = RaggedBuilder(np.int32), RaggedBuilder(np.int32, width=2) if with_offsets else None
         truncated: list[bool] = []
         for start in range(0, len(texts), ENCODE_CHUNK):
             encoded = encode_texts(self.tokenizer, texts[start : start + ENCODE_CHUNK], self.max_length,
-                                   offsets=bool(token_tasks))
+                                   offsets=with_offsets)
             ids.extend(encoded.ids)
             truncated += encoded.truncated
             if offsets is not None:
                 offsets.extend(encoded.offsets)
         input_ids, token_offsets = ids.build(), offsets.build() if offsets is not None else None
         is_truncated = torch.as_tensor(truncated, dtype=torch.bool)
-        labels = {}
-        for task in token_tasks:
-            labels[task] = self._token_labels(name, task, texts, recs, input_ids, token_offsets)
-        for task in [t for t in self.tasks if self.task_types[t] == "sequence"]:
-            index = {label: k for k, label in enumerate(self.label_names[task])}
-            unseen = sorted({r[task] for r in recs if r.get(task) is not None and r[task] not in index})
-            if unseen:
-                raise DataError(
-                    f"split '{name}', task '{task}': label(s) {unseen[:10]} do not occur in the training split"
-                    f" (known: {len(index)} labels); expected labels seen in 'train', or the source's"
-                    " unknown_labels set to mask or drop"
-                )
-            labels[task] = torch.as_tensor(
-                [index[r[task]] if r.get(task) is not None else IGNORE_INDEX for r in recs], dtype=torch.long
-            )
+        context = EncodeContext(name, texts, input_ids.lengths(), token_offsets,
+                                {"label_all_subwords": self.label_all_subwords})
+        labels = {task: cls.encode(task, self.label_names[task], recs, context) for task, cls in self.types.items()}
+        if context.stats.get("truncated_words"):
+            self.truncated_words[name] = context.stats["truncated_words"]
         source = torch.as_tensor(origin, dtype=torch.long)
         groups: dict[str, torch.Tensor] = {}
         if self.multi_source:
@@ -337,59 +336,13 @@ class MultiTaskDataModule(L.LightningDataModule):
                                     "values without '.', '/' or spaces that are not source or slice names")
                 groups[value] = torch.as_tensor([v is not None and str(v) == value for v in values], dtype=torch.bool)
         groups = {g: members for g, members in groups.items() if bool(members.any())}
-        labels = {t: labels[t] for t in self.tasks}
         return EncodedSplit(name, TextColumn.from_texts(texts), input_ids, labels, int(is_truncated.sum()), source,
                             groups, is_truncated, token_offsets)
 
-    def _label_set(self, records: dict[str, Records], task: str) -> list[str]:
-        """A task's label names: the training split's, sorted. A token task: `O` first, then the training
-        split's tags, then tags that only the other splits have (ATIS has a few): never trained, they are
-        kept so that their gold spans count as misses instead of vanishing from the metrics."""
-        train = records["train"]
-        if self.task_types[task] == "sequence":
-            if any(isinstance(r.get(task), list) for r in train[:1000]):
-                raise DataError(f"tasks.types.{task}", "the labels are tag lists (one per word)",
-                                f"tasks.types: {{{task}: token}} for a token-level task")
-            return sorted({r[task] for r in train if r.get(task) is not None})
-        seen = {tag for r in train if r.get(task) is not None for tag in r[task]}
-        other = {tag for recs in records.values() for r in recs if r.get(task) is not None for tag in r[task]}
-        if other - seen:
-            print(f"[intentfusion] task '{task}': {len(other - seen)} tag(s) occur only outside 'train': "
-                  f"{sorted(other - seen)[:5]}{' ...' if len(other - seen) > 5 else ''} (never predicted)")
-        return ["O", *sorted(seen - {"O"}), *sorted(other - seen - {"O"})]
-
-    def _token_labels(self, name: str, task: str, texts: list[str], recs: Records, input_ids: RaggedArray,
-                      offsets: RaggedArray) -> torch.Tensor:
-        """(N, longest) subword labels of a token task: each word's tag on its first subword, -100 elsewhere."""
-        index = {label: k for k, label in enumerate(self.label_names[task])}
-        continuation = continuation_map(self.label_names[task]) if self.label_all_subwords else None
-        lengths = input_ids.lengths()
-        out = torch.full((len(recs), int(lengths.max()) if len(lengths) else 0), IGNORE_INDEX, dtype=torch.long)
-        cut_words = 0
-        for i, (text, record) in enumerate(zip(texts, recs, strict=True)):
-            tags = record.get(task)
-            if tags is None:  # another source's example, or no annotation: no loss, no metric
-                continue
-            spans = word_spans(text)
-            if len(tags) != len(spans):
-                raise DataError(f"split '{name}', example {i}, task '{task}'",
-                                f"{len(tags)} tag(s) for {len(spans)} word(s)", "one BIO tag per whitespace word")
-            unseen = sorted({t for t in tags if t not in index})
-            if unseen:
-                raise DataError(f"split '{name}', example {i}, task '{task}'", f"tag(s) {unseen} unseen in 'train'",
-                                f"tags among {len(index)} of the training split")
-            aligned, cut = align_labels(offsets[i].tolist(), spans, [index[t] for t in tags],
-                                        every_subword=self.label_all_subwords, continuation=continuation)
-            out[i, : len(aligned)] = torch.as_tensor(aligned, dtype=torch.long)
-            cut_words += cut
-        self.truncated_words.setdefault(name, {})[task] = cut_words
-        return out
-
     def _weights_for(self, task: str, options: Mapping[str, float]) -> list[float]:
         """Class weights of ``task`` from its label counts in the training split."""
-        column = self.splits["train"].labels[task]
-        counts = torch.bincount(column[column != IGNORE_INDEX], minlength=len(self.label_names[task]))
-        return smoothed_inverse_frequency(counts.tolist(), **options)
+        counts = self.types[task].label_counts(self.splits["train"].labels[task], len(self.label_names[task]))
+        return smoothed_inverse_frequency(counts, **options)
 
     # ----------------------------------------------------------------------------------------- loaders
     def train_sampler(self, shard: bool = True) -> LengthGroupedBatchSampler | MixtureBatchSampler:
@@ -421,7 +374,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         return ResumableDataLoader(
             IndexDataset(len(data)),
             batch_sampler=sampler,
-            collate_fn=Collator(data, self.tokenizer.pad_token_id),
+            collate_fn=Collator(data, self.tokenizer.pad_token_id, self.types),
             num_workers=self.num_workers,
             generator=torch.Generator().manual_seed(self.seed),  # keeps the global RNG untouched
         )
@@ -445,11 +398,10 @@ class MultiTaskDataModule(L.LightningDataModule):
         all_lengths = split.input_ids.lengths()
         lengths = sorted(all_lengths.tolist() if rows is None else all_lengths[rows.numpy()].tolist())
         labels = split.labels if rows is None else {t: column[rows] for t, column in split.labels.items()}
-        labels = {t: column[column != IGNORE_INDEX] for t, column in labels.items()}  # token tasks: per word
         truncated = split.truncated if rows is None else int(split.is_truncated[rows].sum())
         dist = {}
-        for task in self.tasks:
-            counts = torch.bincount(labels[task], minlength=len(self.label_names[task])).tolist()
+        for task, cls in self.types.items():  # token tasks: per word; multilabel: examples per label
+            counts = cls.label_counts(labels[task], len(self.label_names[task]))
             named = {self.label_names[task][k]: n for k, n in enumerate(counts) if n}
             if named or all_tasks:
                 dist[task] = named
@@ -527,11 +479,6 @@ class MultiTaskDataModule(L.LightningDataModule):
             console.print(f"mixing {mixture['strategy']}{temperature} per epoch: {shares}")
         if out_dir is not None:
             Path(out_dir, "data_summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-
-
-def _rows(column: torch.Tensor, idx: torch.Tensor, length: int) -> torch.Tensor:
-    """A label column's rows for a batch: (B,) for a sequence task, (B, length) subword labels for a token task."""
-    return column[idx] if column.ndim == 1 else column[idx, :length]
 
 
 def _matches(record: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:

@@ -370,6 +370,7 @@ def load_source(
     label_maps: Sequence[Mapping[str, Any]] | None = None,
     noise: Mapping[str, Any] | None = None,
     subset: Mapping[str, Any] | None = None,
+    task_types: Mapping[str, str] | None = None,
     **options: Any,
 ) -> Splits:
     """Run a loader (a name in `LOADERS`, a dotted path or a callable) with ``options``, then `prepare`.
@@ -377,9 +378,13 @@ def load_source(
     This is the ``source`` of ``conf/data/*.yaml``: loader options sit next to ``label_maps`` (see
     `map_labels`) and ``noise`` (``{test_p, train_p, seed}``: the ``test_noisy`` split and noisy training
     copies). ``subset``: ``{split: size, seed?, stratify?}`` keeps a stratified sample of those splits.
+    ``task_types`` (the run's ``tasks.types``, passed by the datamodule) reach the loaders that read columns by
+    type (``load_table``, ``load_hf``: a declared token or multilabel task needs no further column setting).
     """
     fn = _resolve_loader(loader)
     params = inspect.signature(fn).parameters
+    if task_types and "task_types" in params:
+        options = {**options, "task_types": dict(task_types)}
     accepted = [p for p in params if params[p].kind is not inspect.Parameter.VAR_KEYWORD]
     unexpected = [k for k in options if k not in params]
     if len(accepted) == len(params) and unexpected:

@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from intentfusion.data.files import read_lines, read_text, require
-from intentfusion.data.slots import check_tags, spans_to_bio
 from intentfusion.data.transforms import DataWarning, clean_texts, resolve_unseen_labels
 from intentfusion.errors import DataSourceError
+from intentfusion.tasks import SequenceTask as SEQUENCE
+from intentfusion.tasks.token import TOKEN_FORMATS
 from intentfusion.types import Records
 
 __all__ = [
     "TABLE_FORMATS",
     "TOKEN_FORMATS",
-    "TokenTasks",
+    "TypedColumns",
     "column_options",
     "read_table",
     "table_records",
@@ -40,9 +41,6 @@ Rows = list[tuple[int, dict[str, Any]]]  # (line number, {column: value})
 TABLE_FORMATS: dict[str, str] = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 JSONL_ROW = "one JSON object per line"
 TABLE_LAYOUT = "a CSV/TSV file with a header row, or a JSONL file with one JSON object per line"
-TOKEN_FORMATS: tuple[str, ...] = ("tags", "spans")
-TAGS_CELL = "space-separated BIO tags, one per word of the text (in JSONL also a list of tag strings)"
-SPANS_CELL = 'a JSON list of {"start": int, "end": int, "label": str} (in JSONL also a list)'
 TOKENS_CELL = "space-separated tokens (in JSONL also a list of strings without whitespace)"
 
 
@@ -120,24 +118,17 @@ def read_table(path: str | Path, format: str = "auto") -> tuple[list[str], Rows]
     return _read_delimited(path, "\t" if fmt == "tsv" else ",")
 
 
-def _label(value: Any, where: str, column: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, dict)):
-        kind = type(value).__name__
-        raise DataSourceError(f"{where}: column '{column}' holds a JSON {kind}; expected a label")
-    value = str(value).strip()
-    return value or None  # an empty cell is a missing label (masked for that task)
-
-
 @dataclass(frozen=True)
-class TokenTasks:
-    """How `load_table` reads token tasks: ``{task: column}``, the cell format, the tokens column, repair."""
+class TypedColumns:
+    """The columns of tasks whose type is not `sequence` (``{task: column}``), their `TaskType` classes, the
+    options the types read from a cell (``token_format``, ``bio_repair``, ``label_separator``) and the tokens
+    column (the text is its tokens joined by spaces)."""
 
     columns: dict[str, str] = field(default_factory=dict)
-    format: str = "tags"
+    types: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     tokens_column: str | None = None
-    repair: bool = False
+    declared: dict[str, str] = field(default_factory=dict)  # {task: the setting that named its column}
 
 
 def column_options(
@@ -146,9 +137,17 @@ def column_options(
     token_format: str,
     tokens_column: str | None,
     bio_repair: bool,
-) -> tuple[dict[str, str] | None, TokenTasks]:
-    """The sequence-task columns (``{task: column}``; a list names same-named columns; None: all) and the token
-    tasks' `TokenTasks`, checked: a known ``token_format``, no task in both."""
+    task_types: Mapping[str, str] | None = None,
+    label_separator: str = "#",
+) -> tuple[dict[str, str] | None, TypedColumns]:
+    """The sequence-task columns (``{task: column}``; a list names same-named columns; None: all) and the typed
+    tasks' `TypedColumns`, checked: a known ``token_format``, no task in both.
+
+    A task declared with a type in ``task_types`` (the run's ``tasks.types``) is read as that type from its
+    column (``label_columns`` may rename it; default: the column named after the task) without further
+    settings; ``token_columns`` declares token tasks by hand (the loader used on its own)."""
+    from intentfusion.tasks import task_type
+
     columns = {c: c for c in label_columns} if isinstance(label_columns, (list, tuple)) else label_columns
     token_cols = {c: c for c in token_columns} if isinstance(token_columns, (list, tuple)) else token_columns
     if token_format not in TOKEN_FORMATS:
@@ -158,7 +157,20 @@ def column_options(
         raise DataSourceError(
             f"task(s) {both} in both label_columns and token_columns; expected each task in one of them"
         )
-    return columns, TokenTasks(dict(token_cols or {}), token_format, tokens_column, bool(bio_repair))
+    typed = {task: task_type("token", task) for task in token_cols or {}}
+    typed_cols = dict(token_cols or {})
+    declared = {task: f"token_columns.{task}" for task in typed_cols}
+    for task, name in (task_types or {}).items():
+        cls = task_type(name, task)
+        if cls is task_type(None) or task in typed_cols:  # sequence: a label column like any other
+            continue
+        typed[task] = cls
+        typed_cols[task] = (columns or {}).get(task, task)
+        declared[task] = f"label_columns.{task}" if task in (columns or {}) else f"tasks.types.{task}={cls.name}"
+    if columns is not None:
+        columns = {t: c for t, c in columns.items() if t not in typed}
+    options = {"token_format": token_format, "bio_repair": bool(bio_repair), "label_separator": label_separator}
+    return columns, TypedColumns(typed_cols, typed, options, tokens_column, declared)
 
 
 def _tokens(value: Any, where: str) -> list[str]:
@@ -173,29 +185,6 @@ def _tokens(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-def _token_label(value: Any, text: str, where: str, spec: TokenTasks) -> list[str] | None:
-    """BIO tags (one per word of ``text``) from a tags or spans cell; None for an empty cell / null / absent key."""
-    if value is None or (isinstance(value, str) and not value.strip()) or not text.strip():
-        return None  # no annotation (or no text: the example is dropped)
-    if spec.format == "tags":
-        if isinstance(value, str):
-            tags = value.split()
-        elif isinstance(value, list) and all(isinstance(t, str) for t in value):
-            tags = value
-        else:
-            raise DataSourceError(where, f"a JSON {type(value).__name__} {str(value)[:60]}", TAGS_CELL)
-        return check_tags(text, tags, where, spec.repair)
-    spans = value
-    if isinstance(value, str):
-        try:
-            spans = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise DataSourceError(where, f"invalid JSON ({e.msg}) {value[:60]!r}", SPANS_CELL) from None
-    if not isinstance(spans, list):
-        raise DataSourceError(where, f"a JSON {type(spans).__name__} {str(spans)[:60]}", SPANS_CELL)
-    return spans_to_bio(text, spans, where, spec.repair)
-
-
 def table_records(
     origin: str,
     present: Sequence[str],
@@ -203,14 +192,14 @@ def table_records(
     text_column: str,
     columns: dict[str, str] | None,
     name: str,
-    tokens: TokenTasks | None = None,
+    tokens: TypedColumns | None = None,
     keep: Sequence[str] = (),
 ) -> tuple[dict[str, str], Records]:
     """Records from the rows of one table (a file, or a split of a `datasets` data set) whose columns are
     ``present``; each row comes with the place it is reported at (``file:line``). ``columns`` None: every
     column but the text, tokens and token columns is a sequence task; ``keep``: columns copied into each record
     as they are. Returns the task columns and the records (empty texts dropped with a `DataWarning`)."""
-    tokens = tokens or TokenTasks()
+    tokens = tokens or TypedColumns()
     tokens_col = tokens.tokens_column
     if columns is None:
         taken = {text_column, tokens_col, *tokens.columns.values(), *keep}
@@ -222,7 +211,7 @@ def table_records(
         )
     wanted = {"tokens_column": tokens_col} if tokens_col is not None else {"text_column": text_column}
     wanted.update({f"label_columns.{task}": col for task, col in columns.items()})
-    wanted.update({f"token_columns.{task}": col for task, col in tokens.columns.items()})
+    wanted.update({tokens.declared.get(task, task): col for task, col in tokens.columns.items()})
     for option, col in wanted.items():
         if col not in present:
             raise DataSourceError(
@@ -239,20 +228,18 @@ def table_records(
             raise DataSourceError(f"{where}: column '{text_column}' holds a JSON {kind}; expected text")
         rec: dict[str, Any] = {c: row.get(c) for c in keep}
         rec["text"] = "" if text is None else str(text)
-        rec.update({task: _label(row.get(col), where, col) for task, col in columns.items()})
-        rec.update(
-            {
-                task: _token_label(row.get(col), rec["text"], f"{where}: column '{col}'", tokens)
-                for task, col in tokens.columns.items()
-            }
-        )
+        rec.update({task: SEQUENCE.parse(row.get(col), rec["text"], f"{where}: column '{col}'", {})
+                    for task, col in columns.items()})
+        rec.update({task: tokens.types[task].parse(row.get(col), rec["text"], f"{where}: column '{col}'",
+                                                   tokens.options)
+                    for task, col in tokens.columns.items()})
         rec["source"] = name
         out.append(rec)
     return columns, clean_texts(out, origin)
 
 
 def _records(
-    path: str, text_column: str, columns: dict[str, str] | None, format: str, name: str, tokens: TokenTasks
+    path: str, text_column: str, columns: dict[str, str] | None, format: str, name: str, tokens: TypedColumns
 ) -> tuple[dict[str, str], Records]:
     present, rows = read_table(path, format)
     located = ((f"{path}:{line}", row) for line, row in rows)
@@ -307,6 +294,8 @@ def load_table(
     token_format: str = "tags",
     tokens_column: str | None = None,
     bio_repair: bool = False,
+    task_types: Mapping[str, str] | None = None,
+    label_separator: str = "#",
 ) -> dict[str, Records]:
     """Labelled texts from CSV/TSV/JSONL files (``format`` auto = by extension; ``.csv .tsv .jsonl .ndjson``).
 
@@ -330,9 +319,14 @@ def load_table(
     ``bio_repair``: an ``I-x`` without ``B-x`` becomes ``B-x`` and a span that cuts a word is snapped to the
     words it overlaps, instead of an error. Splits are never stratified by a token task; with token tasks only,
     carved splits are random.
+
+    ``task_types`` (the run's ``tasks.types``, passed by the datamodule): a task declared with a type reads its
+    column (named after the task, or renamed in ``label_columns``) as that type: ``token`` as ``token_columns``
+    would, ``multilabel`` as labels joined by ``label_separator`` (default ``#``) or a JSON list.
     """
     name = name or Path(train).stem
-    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair)
+    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair,
+                                     task_types, label_separator)
     columns, train_recs = _records(train, text_column, columns, format, name, tokens)
     if not train_recs:
         text_col = tokens_column if tokens_column is not None else text_column

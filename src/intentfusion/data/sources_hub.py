@@ -156,6 +156,8 @@ def load_hf(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     unknown_labels: str = "error",
+    task_types: Mapping[str, str] | None = None,
+    label_separator: str = "#",
 ) -> Splits:
     """Labelled texts from a `datasets` data set (a hub id, a save_to_disk folder or data files: `open_dataset`).
 
@@ -164,10 +166,12 @@ def load_hf(
     by `SPLIT_ALIASES`; extra entries such as ``test_oos: <split>`` add test splits); a missing val / test is
     carved out of train as in `load_table` (``fractions``, ``seed``, ``split_by``). ``label_columns``,
     ``token_columns``, ``token_format``, ``tokens_column`` (a column of token lists or space-separated tokens),
-    ``bio_repair`` and ``unknown_labels`` as in `load_table`; ClassLabel ids become their names.
+    ``bio_repair``, ``unknown_labels``, ``task_types`` and ``label_separator`` as in `load_table`; ClassLabel ids
+    become their names (a `Sequence(ClassLabel)` column: a list of names, a multilabel task's label set).
     ``keep_columns``: more columns each record carries as they are (e.g. ``language``, for ``data.slices``).
     """
-    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair)
+    columns, tokens = column_options(label_columns, token_columns, token_format, tokens_column, bio_repair,
+                                     task_types, label_separator)
     data = open_dataset(path, name, revision, data_files)
     label = hub_call(path, name, revision)
     mapping = _split_map(list(data), splits, label)

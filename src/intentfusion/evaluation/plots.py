@@ -120,3 +120,29 @@ def draw_oos_threshold_curve(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
+
+
+def save_confusion_matrices(
+    predictions: dict[str, tuple[np.ndarray | object, np.ndarray | object] | object],
+    label_names: dict[str, list[str]],
+    out_dir: str | Path,
+) -> list[Path]:
+    """One `confusion_<task>.png` per task, from (predicted, gold) index tensors or a (C, C) confusion matrix
+    (rows gold, columns predicted, as torchmetrics' `MulticlassConfusionMatrix` computes it); returns the paths."""
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
+    paths = []
+    for task, value in predictions.items():
+        names = label_names[task]
+        if isinstance(value, tuple):
+            pred, gold = (np.asarray(v) for v in value)
+            matrix = confusion_matrix(gold, pred, labels=list(range(len(names))))
+        else:
+            matrix = np.asarray(value)
+        side = max(5, 0.45 * len(names) + 3)
+        fig, (ax,) = new_figure(size=(side, max(4, 0.45 * len(names) + 2)))
+        ConfusionMatrixDisplay(matrix, display_labels=names).plot(
+            ax=ax, xticks_rotation=45, colorbar=False, include_values=len(names) <= 20)
+        ax.set_title(f"{task}: confusion (rows gold, columns predicted)")
+        paths.append(save_figure(fig, Path(out_dir) / f"confusion_{task}.png"))
+    return paths

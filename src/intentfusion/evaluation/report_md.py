@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -9,7 +10,7 @@ def _f(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else ("—" if value is None else str(value))
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(_f(v) for v in row) + " |" for row in rows] + [""]
 
@@ -25,20 +26,20 @@ def headline_table(task: str, splits: dict[str, Any]) -> list[str]:
         ("uniform random", lambda r: r["baselines"]["uniform_random"]),
     ):
         rows.append([name, *[v for s in shown for v in (pick(splits[s])["accuracy"], pick(splits[s])["macro_f1"])]])
-    return [f"### {task}", "", *_table(header, rows)]
+    return [f"### {task}", "", *table(header, rows)]
 
 
 def token_tables(task: str, splits: dict[str, Any]) -> list[str]:
     """A token task: span precision / recall / F1 and token accuracy per split, and the test split per slot type."""
     lines = [f"### {task} (token task: spans, seqeval strict IOB2)", ""]
     rows = [[s, r["precision"], r["recall"], r["f1"], r["token_acc"], r["utterances"]] for s, r in splits.items()]
-    lines += _table(["split", "precision", "recall", "F1", "token acc", "utterances"], rows)
+    lines += table(["split", "precision", "recall", "F1", "token acc", "utterances"], rows)
     test = splits.get("test")
     if test:
         per_type = sorted(test["per_type"].items(), key=lambda kv: -kv[1]["support"])
         rows = [[name, r["precision"], r["recall"], r["f1"], r["support"]] for name, r in per_type]
         lines += [f"Per slot type (test, {len(rows)} types):", ""]
-        lines += _table(["slot type", "precision", "recall", "F1", "support"], rows)
+        lines += table(["slot type", "precision", "recall", "F1", "support"], rows)
     return lines
 
 
@@ -47,18 +48,20 @@ def group_tables(groups: dict[str, dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for split, rows in groups.items():
         columns = list(dict.fromkeys(c for row in rows.values() for c in row))
-        lines += [f"## Per group ({split}: accuracy of sequence tasks, span F1 of token tasks)", ""]
-        lines += _table(["group", *columns], [[g, *(row.get(c) for c in columns)] for g, row in rows.items()])
+        lines += [f"## Per group ({split}: each task type's headline metric: accuracy, span F1, subset accuracy)", ""]
+        lines += table(["group", *columns], [[g, *(row.get(c) for c in columns)] for g, row in rows.items()])
     return lines
 
 
-def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, Any] | None = None) -> str:
-    """The whole report as Markdown."""
+def render_report(suite: dict[str, Any], checkpoint: str, heads: Mapping[str, Any],
+                  multi_seed: dict[str, Any] | None = None) -> str:
+    """The whole report as Markdown: each task's tables as its type writes them (`heads[task].report_lines` of
+    its section), then the groups, calibration, robustness and the task-specific sections."""
     lines = ["# Evaluation report", "", f"Checkpoint: `{checkpoint}`", ""]
-    for task, per_task in suite["tasks"].items():
-        lines += headline_table(task, per_task["splits"])
-    for task, per_task in suite.get("token_tasks", {}).items():
-        lines += token_tables(task, per_task["splits"])
+    for task, head in heads.items():
+        section = suite.get(head.report_section, {}).get(task)
+        if section is not None:
+            lines += head.report_lines(task, section)
     lines += group_tables(suite.get("groups", {}))
     lines += ["## Calibration (test; temperature fitted on validation)", ""]
     rows = []
@@ -79,7 +82,7 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
                     after["brier"],
                 ]
             )
-    lines += _table(["task", "T", "ECE", "ECE (T)", "MCE", "NLL", "NLL (T)", "Brier", "Brier (T)"], rows)
+    lines += table(["task", "T", "ECE", "ECE (T)", "MCE", "NLL", "NLL (T)", "Brier", "Brier (T)"], rows)
     robust = [
         [t, *(v for m in ("accuracy", "macro_f1") for v in p["robustness"][m].values())]
         for t, p in suite["tasks"].items()
@@ -87,7 +90,7 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
     ]
     if robust:
         lines += ["## Robustness: clean vs noisy test", ""]
-        lines += _table(["task", "acc clean", "acc noisy", "acc gap", "F1 clean", "F1 noisy", "F1 gap"], robust)
+        lines += table(["task", "acc clean", "acc noisy", "acc gap", "F1 clean", "F1 noisy", "F1 gap"], robust)
     if "fuzzy_intent" in suite:
         fz = suite["fuzzy_intent"]
         lines += [
@@ -97,18 +100,18 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
             " ones that route differently (e.g. activate vs deactivate card): read it next to accuracy.",
             "",
         ]
-        lines += _table(
+        lines += table(
             ["mean similarity", f"fuzzy accuracy (≥ {fz['threshold']})", "exact accuracy"],
             [[fz["mean_similarity"], fz["fuzzy_accuracy"], fz["exact_accuracy"]]],
         )
     if "business" in suite:
         cost = suite["business"]["cost"]
         lines += ["## Routing cost (action)", ""]
-        lines += _table(
+        lines += table(
             ["cost / message", "total", "false escalations", "false auto-resolves"],
             [[cost["cost_per_message"], cost["total_cost"], cost["false_escalations"], cost["false_auto_resolves"]]],
         )
-        lines += _table(
+        lines += table(
             ["confidence threshold", "coverage", "accuracy (covered)", "cost / message"],
             [
                 [r["threshold"], r["coverage"], r["accuracy_covered"], r["cost_per_message"]]
@@ -121,14 +124,14 @@ def render_report(suite: dict[str, Any], checkpoint: str, multi_seed: dict[str, 
             [policy, m.get("value"), m["in_scope_accuracy"], m["oos_recall"], m["oos_precision"]]
             for policy, m in suite["oos"].items()
         ]
-        lines += _table(["policy", "threshold", "in-scope acc", "OOS recall", "OOS precision"], rows)
+        lines += table(["policy", "threshold", "in-scope acc", "OOS recall", "OOS precision"], rows)
     if multi_seed:
         lines += [f"## Mean ± std over {multi_seed['runs']} checkpoints", ""]
-        lines += _table(["metric", "mean", "std"], [[k, v["mean"], v["std"]] for k, v in multi_seed["metrics"].items()])
+        lines += table(["metric", "mean", "std"], [[k, v["mean"], v["std"]] for k, v in multi_seed["metrics"].items()])
     lines += ["## Per-class reports", ""]
     for task, per_task in suite["tasks"].items():
         test = per_task["splits"].get("test")
         if test:
             rows = [[name, r["precision"], r["recall"], r["f1"], r["support"]] for name, r in test["per_class"].items()]
-            lines += [f"### {task}", "", *_table(["class", "precision", "recall", "F1", "support"], rows)]
+            lines += [f"### {task}", "", *table(["class", "precision", "recall", "F1", "support"], rows)]
     return "\n".join(lines)

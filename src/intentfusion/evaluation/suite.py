@@ -10,7 +10,7 @@ clean-vs-noisy robustness gap.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +18,19 @@ import torch
 from torch import nn
 
 from intentfusion.evaluation.business import routing_cost, threshold_fallback_sweep
-from intentfusion.evaluation.calibration import (
-    apply_temperature,
-    calibration_metrics,
-    fit_temperature,
-    reliability_diagram,
-)
-from intentfusion.evaluation.metrics import task_report
 from intentfusion.evaluation.oos import apply_threshold, choose_oos_threshold, oos_metrics, oos_threshold_curve
-from intentfusion.evaluation.span_metrics import span_report
-from intentfusion.phases.artifacts import save_confusion_matrices
 from intentfusion.types import IGNORE_INDEX
+from intentfusion.utils.rounding import rounded
 
 SplitOutputs = dict[str, Any]  # {"logits": {task: (N, ...)}, "labels": {task: (N, ...)}}
 
 
 @torch.inference_mode()
 def collect_outputs(model: torch.nn.Module, loader: Iterable[dict[str, Any]], forward_context: Any) -> SplitOutputs:
-    """Logits of every example of a split, in dataset order, under the trainer's precision context."""
+    """Logits and labels of every example of a split, in dataset order, under the trainer's precision context;
+    a per-token task's batches right-padded to the split's longest (logits with 0, labels with -100)."""
     model.eval()
+    per_token = {t for t, head in getattr(model, "net", model).heads.items() if head.per_token}
     logits: dict[str, list[torch.Tensor]] = {}
     labels: dict[str, list[torch.Tensor]] = {}
     order = []
@@ -48,16 +42,15 @@ def collect_outputs(model: torch.nn.Module, loader: Iterable[dict[str, Any]], fo
             labels.setdefault(task, []).append(batch["labels"][task])
         order.append(batch["idx"])
     perm = torch.argsort(torch.cat(order))
+    join = lambda task, parts, fill: (_cat_padded(parts, fill) if task in per_token else torch.cat(parts))[perm]  # noqa: E731
     return {
-        "logits": {task: _cat_padded(parts, 0.0)[perm] for task, parts in logits.items()},
-        "labels": {task: _cat_padded(parts, IGNORE_INDEX)[perm] for task, parts in labels.items()},
+        "logits": {task: join(task, parts, 0.0) for task, parts in logits.items()},
+        "labels": {task: join(task, parts, IGNORE_INDEX) for task, parts in labels.items()},
     }
 
 
 def _cat_padded(parts: list[torch.Tensor], fill: float) -> torch.Tensor:
-    """Batches concatenated; per-token outputs (B, T, ...) of different lengths T right-padded with `fill`."""
-    if parts[0].ndim < 2 or (parts[0].ndim == 2 and parts[0].dtype.is_floating_point):  # (B,) or (B, C)
-        return torch.cat(parts)
+    """(B, T, ...) batches of different lengths T concatenated, right-padded with `fill`."""
     longest = max(p.shape[1] for p in parts)
     return torch.cat([nn.functional.pad(p, [0, 0] * (p.ndim - 2) + [0, longest - p.shape[1]], value=fill)
                       for p in parts])
@@ -69,65 +62,37 @@ def _task_column(outputs: SplitOutputs, task: str) -> tuple[torch.Tensor, torch.
 
 def evaluate_model(
     outputs: dict[str, SplitOutputs],
-    label_names: dict[str, list[str]],
+    heads: Mapping[str, Any],
     train_labels: dict[str, torch.Tensor],
     out_dir: Path,
     options: dict[str, Any],
-    heads: Mapping[str, torch.nn.Module] | None = None,
 ) -> dict[str, Any]:
     """Every metric of the suite from per-split outputs; writes PNGs under `out_dir` and returns the numbers.
 
-    The classification report, calibration and the task-specific sections cover the `sequence` tasks; a token
-    task (a `heads[task]` of type `token`) gets its span report per split under `token_tasks`, decoded by its
-    head (Viterbi with a CRF).
+    Each task's section comes from its type (`heads[task].report`, under the type's `report_section`: `tasks`
+    for the sequence tasks, `token_tasks`, `multilabel_tasks`); temperatures fitted there land in
+    `temperatures`. Then the sections that look at particular tasks: the fuzzy intent score, the routing cost
+    of `action`, out-of-scope detection (sequence tasks named `intent` / `action`).
     """
-    heads = dict(heads or {})
-    types = {t: getattr(heads.get(t), "task_type", "sequence") for t in label_names}
+    from intentfusion.tasks.base import ReportContext
+
     results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
-    token = {t: names for t, names in label_names.items() if types[t] == "token"}
-    if token:
-        results["token_tasks"] = {
-            t: {"splits": _span_reports(outputs, t, names, heads[t])} for t, names in token.items()
-        }
-    label_names = {t: names for t, names in label_names.items() if types[t] == "sequence"}
     out_dir.mkdir(parents=True, exist_ok=True)
-    for task, names in label_names.items():
-        per_task: dict[str, Any] = {"splits": {}}
-        if "val" in outputs and (outputs["val"]["labels"][task] != IGNORE_INDEX).any():
-            val_logits, val_gold = _task_column(outputs["val"], task)
-            results["temperatures"][task] = fit_temperature(val_logits, val_gold)
-        temperature = results["temperatures"].get(task, 1.0)
-        for split, split_out in outputs.items():
-            if split.endswith("_oos") or split == "val":
-                continue
-            logits, gold = _task_column(split_out, task)
-            if not (gold != IGNORE_INDEX).any():
-                continue
-            report = task_report(logits, gold, names, train_targets=train_labels[task])
-            report["calibration"] = calibration_metrics(logits, gold)
-            report["calibration_scaled"] = calibration_metrics(apply_temperature(logits, temperature), gold)
-            per_task["splits"][split] = report
-            if split == "test":
-                reliability_diagram(
-                    logits, gold, out_dir / f"reliability_{task}.png", title=f"{task} (test)", temperature=temperature
-                )
-                keep = gold != IGNORE_INDEX
-                save_confusion_matrices({task: (logits.argmax(-1)[keep], gold[keep])}, label_names, out_dir)
-        if "test" in per_task["splits"] and "test_noisy" in per_task["splits"]:
-            clean, noisy = per_task["splits"]["test"], per_task["splits"]["test_noisy"]
-            per_task["robustness"] = {
-                metric: {"clean": clean[metric], "noisy": noisy[metric], "gap": clean[metric] - noisy[metric]}
-                for metric in ("accuracy", "macro_f1")
-            }
-        results["tasks"][task] = per_task
-    _task_specific(results, outputs, label_names, out_dir, options)
+    context = ReportContext(None, out_dir, options, results["temperatures"])
+    for task, head in heads.items():
+        context.train_labels = train_labels.get(task)
+        per_split = {split: _task_column(split_out, task) for split, split_out in outputs.items()}
+        results.setdefault(head.report_section, {})[task] = head.report(task, per_split, context)
+    classes = {t: h.labels for t, h in heads.items() if h.samples_by_class}  # one label per example
+    _task_specific(results, outputs, classes, out_dir, options)
     return results
 
 
-def group_metrics(metrics: Mapping[str, float], task_types: Mapping[str, str]) -> dict[str, dict[str, Any]]:
-    """Per test split and metric group (a source, a slice, a locale): each task's headline number (accuracy of a
-    sequence task, span F1 of a token task) and the exact match, from the logged ``<split>/<group>/...`` keys."""
-    wanted = {t: "acc" if kind == "sequence" else "f1" for t, kind in task_types.items()}
+def group_metrics(metrics: Mapping[str, float], heads: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per test split and metric group (a source, a slice, a locale): each task's headline number (its type's
+    `headline_metric`: accuracy of a sequence task, span F1 of a token task, ...) and the exact match, from the
+    logged ``<split>/<group>/...`` keys."""
+    wanted = {t: head.headline_metric for t, head in heads.items()}
     out: dict[str, dict[str, Any]] = {}
     for key, value in metrics.items():
         parts = key.split("/")
@@ -136,19 +101,6 @@ def group_metrics(metrics: Mapping[str, float], task_types: Mapping[str, str]) -
         elif len(parts) == 3 and parts[0].startswith("test") and parts[2] == "exact_match":
             out.setdefault(parts[0], {}).setdefault(parts[1], {})["exact_match"] = value
     return {split: dict(sorted(groups.items())) for split, groups in out.items()}
-
-
-@torch.inference_mode()
-def _span_reports(outputs: dict[str, SplitOutputs], task: str, names: list[str], head: torch.nn.Module
-                  ) -> dict[str, Any]:
-    """`span_report` of a token task on every split that labels it (validation included)."""
-    reports = {}
-    for split, split_out in outputs.items():
-        logits, gold = _task_column(split_out, task)
-        keep = gold != IGNORE_INDEX
-        if bool(keep.any()):
-            reports[split] = span_report(head.predict(logits, keep), gold, names)
-    return reports
 
 
 def _task_specific(
@@ -239,28 +191,24 @@ def write_predictions(
     path: Path,
     texts: dict[str, list[str]],
     outputs: dict[str, SplitOutputs],
-    label_names: dict[str, list[str]],
+    heads: Mapping[str, Any],
     temperatures: dict[str, float],
-    entities: dict[str, list[dict[str, Any]]] | None = None,
+    contexts: Mapping[str, Sequence[Any]],
 ) -> None:
-    """`predictions.jsonl`: split, text, and per task the gold label, prediction and calibrated confidence.
-
-    `label_names` holds the `sequence` tasks to write; `entities` (``{split: [{task: {"gold", "predicted"}}
-    per text]}``) adds each token task's gold and predicted entities to its rows."""
-    tasks = list(label_names)
+    """`predictions.jsonl`: split, text, and per task its gold and predicted result as its type decodes it
+    (the Predictor's JSON: a label and calibrated confidence, entities, a label set), under the type's
+    `output_key` (`predictions` / `entities`). `contexts`: per split, each text's `TextContext`."""
     with open(path, "w", encoding="utf-8") as f:
         for split, split_out in outputs.items():
-            probs = {t: apply_temperature(split_out["logits"][t], temperatures.get(t, 1.0)).softmax(-1) for t in tasks}
+            decoded, gold = {}, {}
+            for task, head in heads.items():
+                logits, labels = split_out["logits"][task], split_out["labels"][task]
+                if head.per_token:  # each text's real positions
+                    logits = [logits[i, : len(c.words)] for i, c in enumerate(contexts[split])]
+                decoded[task] = head.decode(logits, contexts[split], temperatures.get(task, 1.0))
+                gold[task] = [head.gold(labels[i], c) for i, c in enumerate(contexts[split])]
             for i, text in enumerate(texts[split]):
                 row: dict[str, Any] = {"split": split, "text": text}
-                for task in tasks:
-                    conf, pred = probs[task][i].max(-1)
-                    gold = int(split_out["labels"][task][i])
-                    row[task] = {
-                        "gold": label_names[task][gold] if gold != IGNORE_INDEX else None,
-                        "predicted": label_names[task][int(pred)],
-                        "confidence": round(float(conf), 4),
-                    }
-                if entities and split in entities:
-                    row["entities"] = entities[split][i]
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                for task, head in heads.items():
+                    row.setdefault(head.output_key, {})[task] = {"gold": gold[task][i], "predicted": decoded[task][i]}
+                f.write(json.dumps(rounded(row), ensure_ascii=False) + "\n")

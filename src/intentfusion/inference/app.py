@@ -19,7 +19,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from intentfusion.inference.predictor import Predictor, rounded
+from intentfusion.inference.predictor import Predictor
+from intentfusion.utils.rounding import rounded
 
 EXAMPLES = [
     {"kind": "typos", "text": "wher is my oder?? its been 2 weeks allready"},

@@ -206,7 +206,7 @@ def run(opts: dict[str, Any]) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from intentfusion.inference.predictor import rounded
+    from intentfusion.utils.rounding import rounded
 
     hf_logging.disable_progress_bar()
     if opts["threads"]:

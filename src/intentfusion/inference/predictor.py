@@ -69,20 +69,9 @@ from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net,
 from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
 from intentfusion.inference.runtimes import CHOICES, EXPORT_FLAGS, MAX_ACCURACY_DROP, ONNX_FILES, fastest_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
-from intentfusion.models.heads import head_type
 from intentfusion.models.net import MultiTaskNet
+from intentfusion.tasks import TextContext, task_type
 from intentfusion.utils.hardware import serving_precision, torch_threads, warn_if_slow_bf16
-
-
-def rounded(value: Any, digits: int = 4) -> Any:
-    """`value` (a result, nested dicts / lists) with every float rounded, for compact JSON."""
-    if isinstance(value, float):
-        return round(value, digits)
-    if isinstance(value, dict):
-        return {k: rounded(v, digits) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rounded(v, digits) for v in value]
-    return value
 
 
 def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, compile: bool
@@ -93,24 +82,30 @@ def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, c
     return TorchRunner(net, device, autocast_dtype(precision, device), compile=compile), precision
 
 
-def token_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module]:
-    """An export's token heads (with their weights: a CRF's transitions), for decoding what an ONNX runtime
-    computed; {} without token tasks."""
-    types = config.get("task_types") or {}
-    tasks = [t for t in config["label_names"] if types.get(t) == "token"]
-    if not tasks:
-        return {}
+def export_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module]:
+    """An export's task heads with their weights (a CRF's transitions, a multilabel task's thresholds), for
+    decoding what an ONNX runtime computed."""
     from safetensors.torch import load_file
 
     hidden = int(json.loads((directory / "encoder" / "config.json").read_text(encoding="utf-8"))["hidden_size"])
     parts = load_file(str(directory / "heads.safetensors"))
     heads = {}
-    for task in tasks:
-        head = head_type(task, "token")(config["label_names"][task], hidden, 0.0, **(config.get("token_head") or {}))
+    for task, names in config["label_names"].items():
+        cls = task_type((config.get("task_types") or {}).get(task), task)
+        head = cls(names, hidden, 0.0, **(config.get(cls.options_key) or {} if cls.options_key else {}))
         prefix = f"heads.{task}."
         head.load_state_dict({k.removeprefix(prefix): v for k, v in parts.items() if k.startswith(prefix)})
         heads[task] = head.eval()
     return heads
+
+
+def _onto_sent(text: str, cleaned: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entities found in `cleaned` (`text` without some control characters) with their offsets onto `text`."""
+    where = _positions(text, cleaned)
+    for entity in entities:
+        entity["start"], entity["end"] = where[entity["start"]], where[entity["end"] - 1] + 1
+        entity["text"] = text[entity["start"] : entity["end"]]
+    return entities
 
 
 def _positions(text: str, cleaned: str) -> list[int]:
@@ -146,26 +141,28 @@ class Predictor:
         info: dict[str, Any] | None = None,
         heads: Mapping[str, nn.Module] | None = None,
     ) -> None:
-        """`heads`: the network's head modules (`net.heads`), whose `decode_text` decodes the token tasks (a CRF
-        head needs its transitions); a token task without one decodes with a plain `TokenHead` (argmax)."""
+        """`heads`: the network's task heads (`net.heads`), which decode each task's logits (a CRF head needs its
+        transitions, a multilabel head its thresholds); a task without one decodes with a fresh head of its type
+        (`task_types`, default `sequence`)."""
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.runner, self.tokenizer = runner, tokenizer
         self.label_names = {t: list(n) for t, n in label_names.items()}
         self.tasks = list(self.label_names)
-        self.heads = {t: head_type(t, (task_types or {}).get(t, "sequence")) for t in self.tasks}
-        self.task_types = {t: head.task_type for t, head in self.heads.items()}
-        self.token_tasks = [t for t, kind in self.task_types.items() if kind == "token"]
-        self.sequence_tasks = [t for t in self.tasks if t not in self.token_tasks]
         given = dict(heads or {})
-        self.decoders = {t: given[t] if t in given else self.heads[t](self.label_names[t], 1) for t in self.token_tasks}
+        types = {t: task_type((task_types or {}).get(t), t) for t in self.tasks}
+        self.heads = {t: given[t] if t in given else types[t](self.label_names[t], 1) for t in self.tasks}
+        self.task_types = {t: head.name for t, head in self.heads.items()}
+        self.token_tasks = [t for t, head in self.heads.items() if head.per_token]  # logits per position
+        self.offset_tasks = [t for t, head in self.heads.items() if head.needs_offsets]  # decoded over words
         self.max_length, self.batch_size = int(max_length), int(batch_size)
         self.max_chars = int(max_chars) if max_chars else max(1024, 32 * self.max_length)
         self.temperatures = {t: float((temperatures or {}).get(t, 1.0)) for t in self.tasks}
         self.fallbacks = check_fallbacks(fallbacks, self.label_names)
-        if any(t in self.token_tasks for t in self.fallbacks):
-            raise ValueError(f"fallbacks: {sorted(set(self.fallbacks) & set(self.token_tasks))} are token tasks; "
-                             f"fallbacks apply to the sequence tasks {self.sequence_tasks}")
+        single = [t for t, head in self.heads.items() if head.samples_by_class]  # one label + confidence
+        if set(self.fallbacks) - set(single):
+            raise ValueError(f"fallbacks: {sorted(set(self.fallbacks) - set(single))} have no single label; "
+                             f"fallbacks apply to the tasks with one label per text {single}")
         pad = getattr(tokenizer, "pad_token_id", None)
         self.pad_id = int(pad) if pad is not None else 0
         self.info = {"tasks": self.tasks, "max_length": self.max_length, **(info or {})}
@@ -251,7 +248,7 @@ class Predictor:
                 raise CheckpointNotFoundError(str(onnx_path), "no such file",
                                               f"an export made with {EXPORT_FLAGS[runtime]}")
             runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
-            heads = token_heads(directory, config)
+            heads = export_heads(directory, config)
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
                 "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
         if chosen_by:
@@ -268,42 +265,48 @@ class Predictor:
         return encoded.ids, encoded.truncated
 
     def _encode(self, texts: Sequence[str]) -> Encoded:
-        """`encode_texts`, with the tokens' character offsets when the model has a token task."""
-        return encode_texts(self.tokenizer, texts, self.max_length, self.max_chars, offsets=bool(self.token_tasks))
+        """`encode_texts`, with the tokens' character offsets when a task is decoded over words."""
+        return encode_texts(self.tokenizer, texts, self.max_length, self.max_chars, offsets=bool(self.offset_tasks))
 
     def _run(self, ids: list[list[int]]) -> dict[str, Any]:
         """Logits per task in input order; batches of `batch_size` texts sorted by length.
 
-        Sequence tasks: one (N, C) tensor. Token tasks: a list of N tensors (T_i, C), each text's own
+        Utterance-level tasks: one (N, C) tensor. Per-token tasks: a list of N tensors (T_i, C), each text's own
         `len(ids[i])` positions (special tokens included, padding cut off).
         """
         n = len(ids)
-        out: dict[str, Any] = {t: torch.empty(n, len(self.label_names[t])) for t in self.sequence_tasks}
-        out.update({t: [None] * n for t in self.token_tasks})
+        out: dict[str, Any] = {t: [None] * n for t in self.token_tasks}
+        whole = [t for t in self.tasks if t not in self.token_tasks]
         order = sorted(range(n), key=lambda i: len(ids[i]))  # stable, like the test loader
         for start in range(0, n, self.batch_size):
             chunk = order[start : start + self.batch_size]
             input_ids, mask = pad_batch([ids[i] for i in chunk], self.pad_id)
             logits = self.runner(input_ids, mask)
-            for task in self.sequence_tasks:
+            for task in whole:
+                if task not in out:
+                    out[task] = logits[task].new_empty((n, *logits[task].shape[1:]))
                 out[task][torch.as_tensor(chunk)] = logits[task]
             for task in self.token_tasks:
                 for k, i in enumerate(chunk):
                     out[task][i] = logits[task][k, : len(ids[i])]
+        for task in whole:  # no text ran
+            out.setdefault(task, torch.empty(0, len(self.label_names[task])))
         return out
 
     def logits(self, texts: Sequence[str]) -> dict[str, Any]:
         """Raw logits per task for `texts` (controls stripped; empty texts are run too), in input order:
-        (N, C) per sequence task, a list of (T_i, C) per token task (see `_run`)."""
+        (N, C) per utterance-level task, a list of (T_i, C) per per-token task (see `_run`)."""
         cleaned = [sanitize(t)[0] for t in check_texts(texts)]
         with self._lock, torch_threads(self._torch_threads):
             return self._run(self.tokenize(cleaned)[0])
 
     # ----------------------------------------------------------------------------------------- predict
     def predict(self, texts: Sequence[str], return_distribution: bool = False) -> list[dict[str, Any]]:
-        """Per text: `{"predictions": {task: {"label", "confidence"[, "distribution"][, "fallback",
-        "model_label"]}}, "flags": [...]}`, in input order; with token tasks also `"entities": {task: [{"label",
-        "text", "start", "end", "confidence"}]}` (sequence tasks under "predictions", see the module docstring)."""
+        """Per text: `{"predictions": {task: ...}, "flags": [...]}` in input order, each task's result as its type
+        decodes it, under the type's `output_key`: a sequence task `{"label", "confidence"[, "distribution"][,
+        "fallback", "model_label"]}` under "predictions", a multilabel task `{"labels": [{"label",
+        "confidence"}]}` under "predictions", a token task's entities `[{"label", "text", "start", "end",
+        "confidence"}]` under "entities" (see the module docstring)."""
         items = check_texts(texts)
         cleaned, flags = [], []
         for text in items:
@@ -314,41 +317,32 @@ class Predictor:
         with self._lock, torch_threads(self._torch_threads):
             encoded = self._encode([cleaned[i] for i in run])
             logits = self._run(encoded.ids)
-            decoded = {
-                t: self.heads[t].decode(logits[t], self.label_names[t], self.temperatures[t], return_distribution)
-                for t in self.sequence_tasks
-            }
+            contexts = [self._context(cleaned[i], encoded, k) for k, i in enumerate(run)]
+            decoded = {t: head.decode(logits[t], contexts, self.temperatures[t], return_distribution)
+                       for t, head in self.heads.items()}
         for k, i in enumerate(run):
             if encoded.truncated[k]:
                 flags[i].append(TRUNCATED)
-        results: list[dict[str, Any]] = [
-            {"predictions": self._empty(return_distribution), "flags": flags[i]} for i in range(len(items))
-        ]
-        if self.token_tasks:
-            for result in results:
-                result["entities"] = {t: [] for t in self.token_tasks}
+        results: list[dict[str, Any]] = []
+        for i in range(len(items)):  # every text starts as an empty one: its type's empty result, the fallback
+            result: dict[str, Any] = {"predictions": {}, "flags": flags[i]}
+            for task, head in self.heads.items():
+                result.setdefault(head.output_key, {})[task] = self._empty(task, return_distribution)
+            results.append(result)
         for k, i in enumerate(run):
-            results[i]["predictions"] = {t: self._with_fallback(t, decoded[t][k]) for t in self.sequence_tasks}
-            if self.token_tasks:
-                results[i]["entities"] = self._entities(items[i], cleaned[i], encoded.offsets[k],
-                                                        {t: logits[t][k] for t in self.token_tasks})
+            for task, head in self.heads.items():
+                value = decoded[task][k]
+                if head.needs_offsets and cleaned[i] != items[i]:  # spans onto the text as sent
+                    value = _onto_sent(items[i], cleaned[i], value)
+                results[i][head.output_key][task] = self._with_fallback(task, value)
         return results
 
-    def _entities(self, text: str, cleaned: str, offsets: list[tuple[int, int]], logits: dict[str, torch.Tensor]
-                  ) -> dict[str, list[dict[str, Any]]]:
-        """Each token task's entities in `text` (as sent) from the logits of `cleaned` (as tokenized)."""
-        spans = word_spans(cleaned)
-        words = subword_to_word(offsets, spans)
-        out = {}
-        for task in self.token_tasks:
-            entities = self.decoders[task].decode_text(logits[task], words, spans, cleaned, self.temperatures[task])
-            if cleaned != text:  # control characters were removed: offsets onto the text as sent
-                where = _positions(text, cleaned)
-                for entity in entities:
-                    entity["start"], entity["end"] = where[entity["start"]], where[entity["end"] - 1] + 1
-                    entity["text"] = text[entity["start"] : entity["end"]]
-            out[task] = entities
-        return out
+    def _context(self, text: str, encoded: Encoded, k: int) -> TextContext:
+        """The k-th encoded text as the decoders need it (words and spans when a task is decoded over words)."""
+        if not self.offset_tasks:
+            return TextContext(text)
+        spans = word_spans(text)
+        return TextContext(text, spans, subword_to_word(encoded.offsets[k], spans))
 
     def predict_one(self, text: str, return_distribution: bool = False) -> dict[str, Any]:
         """`predict([text])[0]`; a `TypeError` when `text` is not a str."""
@@ -366,18 +360,14 @@ class Predictor:
                 result["model_label"], result["label"] = result["label"], rule["fallback"]
         return result
 
-    def _empty(self, distribution: bool) -> dict[str, Any]:
-        """The defined output for an empty text: the fallback label (or None), confidence 0."""
-        out = {}
-        for task in self.sequence_tasks:
-            rule = self.fallbacks.get(task)
-            result: dict[str, Any] = {"label": rule["fallback"] if rule else None, "confidence": 0.0}
-            if distribution:
-                result["distribution"] = None
-            if rule is not None:
-                result["fallback"] = True
-            out[task] = result
-        return out
+    def _empty(self, task: str, distribution: bool) -> Any:
+        """The defined output for an empty text: the type's empty result; with a fallback rule, the fallback
+        label (confidence 0, `"fallback": true`)."""
+        result = self.heads[task].empty(distribution)
+        rule = self.fallbacks.get(task)
+        if rule is not None:
+            result.update(label=rule["fallback"], fallback=True)
+        return result
 
     def __repr__(self) -> str:
         info = self.info

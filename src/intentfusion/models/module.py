@@ -8,14 +8,25 @@ from typing import Any
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric
 
 from intentfusion.errors import CheckpointError
 from intentfusion.models.adapters import adapter_parameters, base_identity, check_same_base, method_of, with_adapters
 from intentfusion.models.backbone import embeddings, encoder_layers, load_encoder, resolve_backbone
-from intentfusion.models.heads import Features
 from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
 from intentfusion.phases.plan import PhasePlan, PhaseScheduler, PhaseState
+from intentfusion.tasks import Features
+
+
+class SplitMetrics(nn.Module):
+    """The metrics of one split (or one metric group of it): each task type's collection, built once, and the
+    exact match when some task type asks for it (`TaskType.exact_match`)."""
+
+    def __init__(self, heads: nn.ModuleDict) -> None:
+        super().__init__()
+        self.tasks = nn.ModuleDict({task: head.metrics() for task, head in heads.items()})
+        joint = any(head.exact_match for head in heads.values())
+        self.exact_match = MeanMetric() if joint else None
 
 
 class MultiTaskModule(L.LightningModule):
@@ -92,8 +103,10 @@ class MultiTaskModule(L.LightningModule):
         self.cache_features_when_frozen = bool(phases.get("cache_features", True))
         self.phase_state: PhaseState | None = None
         self.feature_cache: torch.Tensor | None = None  # pooled features of the training set, by example index
-        self.metrics = nn.ModuleDict()
-        self.predictions: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}  # split -> task -> (pred, gold)
+        # metrics per (split, metric group or None): built once per split the datamodule has (`build_metrics`)
+        self.metric_sets: dict[tuple[str, str | None], SplitMetrics] = {}
+        self._metric_modules = nn.ModuleList()  # the same collections, registered: they move with the module
+        self.confusion: dict[str, dict[str, torch.Tensor]] = {}  # split -> task -> the last epoch's (C, C) matrix
 
     # ----------------------------------------------------------------------------------------- phases
     @property
@@ -189,11 +202,29 @@ class MultiTaskModule(L.LightningModule):
         return {t: h.class_weight for t, h in self.net.heads.items() if h.class_weight is not None}
 
     def setup(self, stage: str) -> None:
-        """Take over the datamodule's class weights when none were given at construction."""
+        """Take over the datamodule's class weights when none were given at construction; build the metrics of
+        its evaluation splits and their metric groups."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         computed = getattr(datamodule, "class_weights", None)
         if computed and not self.class_weights:
             self.set_class_weights(computed)
+        splits = getattr(datamodule, "splits", None) or {}
+        wanted = ["val", *getattr(datamodule, "test_splits", [])]
+        self.build_metrics({s: list(splits[s].groups) for s in wanted if s in splits})
+
+    def build_metrics(self, splits: dict[str, list[str]]) -> None:
+        """One `SplitMetrics` per split and per metric group of it (``{split: [group, ...]}``), once."""
+        for split, groups in splits.items():
+            for group in [None, *groups]:
+                self._split_metrics(split, group)
+
+    def _split_metrics(self, split: str, group: str | None) -> SplitMetrics:
+        key = (split, group)
+        if key not in self.metric_sets:  # a split the datamodule did not announce (a module driven by hand)
+            metrics = SplitMetrics(self.net.heads).to(self.device)
+            self.metric_sets[key] = metrics
+            self._metric_modules.append(metrics)
+        return self.metric_sets[key]
 
     def loss(
         self, logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor]
@@ -229,47 +260,29 @@ class MultiTaskModule(L.LightningModule):
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss, _, _ = self.loss(logits, batch["labels"])
         self.log(f"{split}/loss", loss, batch_size=batch["input_ids"].shape[0], add_dataloader_idx=False)
-        correct = []  # per task: (labelled for it, right) per example, for the exact match
+        groups = {None: None, **batch.get("groups", {})}  # None: the whole batch
+        labelled, right = {}, {}  # per task and example: labelled for it, entirely right (the exact match)
         for task, head in self.net.heads.items():
             gold = batch["labels"][task]
-            keep = head.labelled(gold)
-            if bool(keep.any()):  # a split without this task's labels (CLINC150's test_oos: sentiment) logs none
-                self._metrics(split, task).update(*head.metric_inputs(logits[task], gold))
-            decoded = head.predict(logits[task], keep)
-            right = decoded == gold if decoded.ndim == 1 else ((decoded == gold) | ~keep).all(-1)
-            correct.append((keep if keep.ndim == 1 else keep.any(-1), right))
-            pred, old = decoded[keep].cpu(), self.predictions.setdefault(split, {}).get(task)
-            gold = gold[keep].cpu()
-            self.predictions[split][task] = (
-                (pred, gold) if old is None else (torch.cat([old[0], pred]), torch.cat([old[1], gold]))
-            )
-            for group, members in batch.get("groups", {}).items():
-                gold = batch["labels"][task][members]
-                if bool(head.labelled(gold).any()):  # a group's metric covers only its labelled examples
-                    self._metrics(f"{split}/{group}", task).update(*head.metric_inputs(logits[task][members], gold))
-        if self.net.reads_token_states:  # joint intent + slots: all of an utterance's labels right
-            self._exact_match(split, correct)
-            for group, members in batch.get("groups", {}).items():
-                self._exact_match(f"{split}/{group}", [(keep[members], right[members]) for keep, right in correct])
-
-    def _exact_match(self, split: str, correct: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        """`<split>/exact_match`: the share of the examples labelled for every task whose every label is right."""
-        from torchmetrics import MeanMetric
-
-        complete = torch.stack([labelled for labelled, _ in correct]).all(0)
-        if not bool(complete.any()):
-            return
-        right = torch.stack([r for _, r in correct]).all(0)[complete]
-        key = f"{split}__exact_match"
-        if key not in self.metrics:
-            self.metrics[key] = MeanMetric().to(self.device)
-        self.metrics[key].update(right.float())
+            labelled[task], right[task] = head.labelled(gold), head.correct(logits[task], gold)
+            for group, members in groups.items():
+                rows = labelled[task] if members is None else labelled[task] & members
+                if bool(rows.any()):  # a split or group without the task's labels (another source's) logs none
+                    metrics = self._split_metrics(split, group).tasks[task]
+                    metrics.update(*head.metric_inputs(logits[task][rows], gold[rows]))
+        if any(head.exact_match for head in self.net.heads.values()):  # joint SLU: all of an utterance's labels
+            complete = torch.stack(list(labelled.values())).all(0)
+            all_right = torch.stack(list(right.values())).all(0)
+            for group, members in groups.items():
+                rows = complete if members is None else complete & members
+                if bool(rows.any()):
+                    self._split_metrics(split, group).exact_match.update(all_right[rows].float())
 
     def on_validation_epoch_start(self) -> None:
-        self.predictions.pop("val", None)
+        self.confusion.pop("val", None)
 
     def on_test_epoch_start(self) -> None:
-        self.predictions.clear()
+        self.confusion.clear()
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch)
@@ -277,34 +290,38 @@ class MultiTaskModule(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(batch)
 
-    def _metrics(self, split: str, task: str) -> MetricCollection:
-        key = f"{split}__{task}"
-        if key not in self.metrics:
-            self.metrics[key] = self.net.heads[task].metrics().to(self.device)
-        return self.metrics[key]
-
     def _log_epoch_metrics(self) -> None:
-        """Compute, log and reset every split's metrics; `<split>/score` is the mean over tasks of each head's
-        `score_metric` (macro-F1 of a sequence task, span F1 of a token task).
+        """Compute, log and reset every split's metrics as `<split>[/<group>]/<task>/<metric>`; `<split>/score`
+        is the mean over tasks of each type's `score_metric` (macro-F1 of a sequence task, span F1 of a token
+        task, micro-F1 of a multilabel one). On `val`, each type first makes its validation choices
+        (`calibrate`: a multilabel task's thresholds) from the whole split. Non-scalar results (a confusion
+        matrix) are kept in `confusion` for the phase artefacts, not logged.
 
         Group metrics (``<split>/<group>/<task>/...``) are logged too but do not enter the score.
         """
-        splits: dict[str, list[float]] = {}
-        for key, collection in self.metrics.items():
-            split, task = key.rsplit("__", 1)
-            if task == "exact_match":
-                if collection.update_called:
-                    self.log(f"{split}/exact_match", collection.compute(), add_dataloader_idx=False)
+        scores: dict[str, list[float]] = {}
+        for (split, group), metrics in sorted(self.metric_sets.items(), key=lambda kv: kv[0][1] is not None):
+            prefix = split if group is None else f"{split}/{group}"
+            for task, collection in metrics.tasks.items():
+                head = self.net.heads[task]
+                if not collection[next(iter(collection.keys()))].update_called:
+                    continue
+                if split == "val" and group is None:
+                    head.calibrate(collection)
+                for name, value in collection.compute().items():
+                    if value.ndim:
+                        if group is None:
+                            self.confusion.setdefault(split, {})[task] = value.detach().cpu()
+                        continue
+                    self.log(f"{prefix}/{task}/{name}", value, add_dataloader_idx=False, sync_dist=False)
+                    if name == head.score_metric and group is None:
+                        scores.setdefault(split, []).append(float(value))
                 collection.reset()
-                continue
-            if not collection[next(iter(collection.keys()))].update_called:
-                continue
-            for name, value in collection.compute().items():
-                self.log(f"{split}/{task}/{name}", value, add_dataloader_idx=False, sync_dist=False)
-                if name == self.net.heads[task].score_metric and "/" not in split:
-                    splits.setdefault(split, []).append(float(value))
-            collection.reset()
-        for split, values in splits.items():
+            if metrics.exact_match is not None:
+                if metrics.exact_match.update_called:
+                    self.log(f"{prefix}/exact_match", metrics.exact_match.compute(), add_dataloader_idx=False)
+                metrics.exact_match.reset()
+        for split, values in scores.items():
             self.log(f"{split}/score", sum(values) / len(values), add_dataloader_idx=False)
 
     def on_validation_epoch_end(self) -> None:

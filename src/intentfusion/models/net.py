@@ -19,8 +19,8 @@ from torch import nn
 
 from intentfusion.errors import CheckpointError
 from intentfusion.models.adapters import base_keys, has_adapters
-from intentfusion.models.heads import Features, head_type
 from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
+from intentfusion.tasks import Features, resolve_task_types
 
 DEFAULT_FUSION_PAIRS = [["intent", "sentiment"]]
 PART_PREFIXES = ("heads.", "bilstm.", "fusion.")  # everything but the encoder
@@ -33,12 +33,14 @@ class MultiTaskNet(nn.Module):
         encoder: a Hugging Face encoder (`AutoModel`), or a peft model around one (`adapters.with_adapters`); its
             own pooler is dropped (we pool ourselves).
         label_names: ``{task: [label, ...]}``, in task order.
-        task_types: ``{task: "sequence" | ...}`` (`intentfusion.models.heads.HEAD_TYPES`); default `sequence`.
+        task_types: ``{task: type name}`` (`intentfusion.tasks.TASK_TYPES`: `sequence`, `token`, `multilabel`,
+            or any registered type); default `sequence`.
         pooling: ``mean`` | ``cls``.
         head_dropout: dropout before each head's linear layer (training only).
         bilstm: ``{hidden_size, num_layers}`` of the BiLSTM branch.
         fusion_pairs: task pairs whose heads see each other's distribution (pairs naming absent tasks are ignored).
-        token_head: options of the token heads (`TokenHead`: ``layer``, ``lstm_size``, ``crf``).
+        token_head: options of the token heads (`TokenTask`: ``layer``, ``lstm_size``, ``crf``); a type takes
+            the option block its `options_key` names.
     """
 
     def __init__(
@@ -55,7 +57,8 @@ class MultiTaskNet(nn.Module):
         super().__init__()
         self.label_names = {t: list(n) for t, n in label_names.items()}
         self.tasks = list(self.label_names)
-        self.task_types = {t: str((task_types or {}).get(t, "sequence")) for t in self.tasks}
+        classes = resolve_task_types(self.tasks, task_types)
+        self.task_types = {t: cls.name for t, cls in classes.items()}
         self.encoder = encoder
         base = encoder.get_base_model() if has_adapters(encoder) else encoder
         if getattr(base, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
@@ -65,12 +68,12 @@ class MultiTaskNet(nn.Module):
         self.bilstm_config = {"hidden_size": 128, "num_layers": 1, **(bilstm or {})}
         self.bilstm = BiLSTMBranch(hidden, **self.bilstm_config)
         self.token_head = dict(token_head or {})
-        self.heads = nn.ModuleDict()
-        for task, names in self.label_names.items():
-            options = self.token_head if self.task_types[task] == "token" else {}
-            self.heads[task] = head_type(task, self.task_types[task])(names, hidden, head_dropout, **options)
-        self.fusion = LabelFusion({t: len(n) for t, n in self.label_names.items()},
-                                  DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs, self.task_types)
+        options = {"token_head": self.token_head}
+        self.heads = nn.ModuleDict({
+            task: cls(self.label_names[task], hidden, head_dropout, **options.get(cls.options_key, {}))
+            for task, cls in classes.items()
+        })
+        self.fusion = LabelFusion(self.heads, DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs)
         self.bilstm_active = False
         self.fusion_active = False
 

@@ -23,7 +23,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from intentfusion.phases.artifacts import save_confusion_matrices
+from intentfusion.evaluation.plots import save_confusion_matrices
 from intentfusion.phases.plan import PhaseState
 
 
@@ -112,7 +112,7 @@ class PhaseCallback(L.Callback):
             phase_dir = Path(self.out_dir, state.label)
             phase_dir.mkdir(parents=True, exist_ok=True)
             (phase_dir / "val_metrics.json").write_text(json.dumps(row, indent=2))
-            images = save_confusion_matrices(module.predictions.get("val", {}), module.label_names, phase_dir)
+            images = save_confusion_matrices(module.confusion.get("val", {}), module.label_names, phase_dir)
             log_image = getattr(trainer.logger, "log_image", None)
             for image in images if log_image is not None else []:
                 log_image(key=f"phases/{state.label}/{image.stem}", images=[str(image)])

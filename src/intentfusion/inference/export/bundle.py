@@ -137,7 +137,7 @@ def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config
     `SERVING_BATCH` on this machine. Fills `config["onnx"]`, `config["runtimes"]` (what `runtime="auto"`
     chooses from) and the report's `onnx`, `int8`, `onnx_fused`, `int8_fused`, `runtimes`."""
     label_names, tasks = meta["label_names"], list(meta["label_names"])
-    texts, labels, report["eval_data"] = eval_split(meta["config"], label_names, eval_split_name)
+    texts, labels, report["eval_data"] = eval_split(meta["config"], label_names, net.task_types, eval_split_name)
     common = {"max_length": meta["max_length"], "task_types": net.task_types, "heads": net.heads,  # heads: decoding
               "batch_size": SERVING_BATCH}
     torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)

@@ -24,8 +24,8 @@ class ExportError(ConfigError):
 def export_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, exporter: str = "dynamo", opset: int | None = None
                 ) -> tuple[dict[str, Any], float]:
     """Write `net` as ONNX: inputs `input_ids`, `attention_mask` (int64, dynamic batch x sequence), one logits
-    output per task (named after it): (batch, C) for a sequence task, (batch, sequence, C) for a token task
-    (both axes dynamic). Returns (its description for `intentfusion.json`, seconds taken)."""
+    output per task (named after it), with its type's dynamic axes (`onnx_axes`: (batch, C) for a sequence
+    task, (batch, sequence, C) for a token task). Returns (its description for `intentfusion.json`, seconds taken)."""
     graph = OnnxGraph(net).eval()
     sample = tokenizer(["where is my order, it is late", "refund"], padding=True, return_tensors="pt")
     args = (sample["input_ids"], sample["attention_mask"])
@@ -42,8 +42,7 @@ def export_onnx(net: MultiTaskNet, tokenizer: Any, path: Path, exporter: str = "
             program.save(str(path))
         elif exporter == "legacy":
             axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
-            token = {0: "batch", 1: "sequence"}  # a token task's logits (N, T, C)
-            axes.update({t: token if net.task_types[t] == "token" else {0: "batch"} for t in net.tasks})
+            axes.update({t: head.onnx_axes() for t, head in net.heads.items()})  # a token task's (N, T, C)
             torch.onnx.export(graph, args, str(path), dynamo=False, dynamic_axes=axes,
                               opset_version=opset or 17, **names)
         else:

@@ -24,7 +24,7 @@ SAMPLE_TEXTS = [
 ]
 
 
-def eval_split(config: dict | None, label_names: dict[str, list[str]], split: str
+def eval_split(config: dict | None, label_names: dict[str, list[str]], task_types: dict[str, str], split: str
                ) -> tuple[list[str], dict[str, torch.Tensor] | None, str]:
     """(texts, labels per task or None, where from) of the checkpoint's `split`; sample texts when the data
     cannot be rebuilt (no stored config, data files missing, ...)."""
@@ -33,7 +33,7 @@ def eval_split(config: dict | None, label_names: dict[str, list[str]], split: st
     try:
         import hydra
 
-        datamodule = hydra.utils.instantiate(config["data"], label_names=label_names)
+        datamodule = hydra.utils.instantiate(config["data"], label_names=label_names, task_types=task_types)
         datamodule.setup("test")
         data = datamodule.splits[split]
     except Exception as e:  # any failure to rebuild the data only costs the accuracy numbers
@@ -44,16 +44,16 @@ def eval_split(config: dict | None, label_names: dict[str, list[str]], split: st
 def accuracy(
     logits: dict[str, torch.Tensor], labels: dict[str, torch.Tensor], heads: Mapping[str, torch.nn.Module]
 ) -> dict[str, float]:
-    """Accuracy per task over the labelled targets (a token task: over its labelled positions), each task
-    decoded by its head."""
+    """Accuracy per task: the share of the examples labelled for it whose whole label its type decodes right
+    (`TaskType.correct`: the class; every tag of a token task; the exact set of a multilabel task)."""
     out = {}
     for task, head in heads.items():
         gold, scores = labels[task], logits[task]
-        if isinstance(scores, list | tuple):  # a token task's per-text (T_i, C): padded to the labels' width
+        if head.per_token:  # per-text (T_i, C): padded to the labels' width
             scores = _padded(scores, gold.shape[-1])
         keep = head.labelled(gold)
         if keep.any():
-            out[task] = float((head.predict(scores, keep)[keep] == gold[keep]).float().mean())
+            out[task] = float(head.correct(scores, gold)[keep].float().mean())
     return out
 
 
@@ -68,7 +68,7 @@ def _padded(rows: Sequence[torch.Tensor], width: int) -> torch.Tensor:
 
 def _flat(logits: Any) -> torch.Tensor:
     """(N, C) as is; a token task's per-text (T_i, C) list as one (sum T_i, C) tensor of its real positions."""
-    if isinstance(logits, list | tuple):
+    if isinstance(logits, list | tuple):  # a per-token task's per-text rows
         return torch.cat(list(logits)) if logits else torch.empty(0, 0)
     return logits
 
