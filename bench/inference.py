@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import ChildRun, Context, Section, figure, ratio, run_child
 from bench.machine import bound_figure, clinc_splits, flop_bound, token_lengths
-from intentfusion.inference.runtimes import ONNX_FILES
+from intentfusion.inference.runtimes import RUNTIMES
 from intentfusion.utils.hardware import runs_bf16_natively
 
 TRAIN = ["backbone=minilm", "data=clinc150", "tasks=intent_only", "phases=full", "trainer.max_steps=20",
@@ -51,7 +51,7 @@ def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
     def checkpoints() -> list[Path]:
         return sorted((train_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
 
-    files = ("intentfusion.json", *ONNX_FILES.values())
+    files = ("intentfusion.json", *(r.file for r in RUNTIMES.values() if r.file))
     if not all((export_dir / f).is_file() for f in files):
         if not checkpoints():
             log("[bench.inference] training a MiniLM checkpoint (20 steps) ...")
@@ -75,7 +75,7 @@ def prepare(ctx: Context, log: Any = print) -> dict[str, Any]:
         steps["export"] = (f"-m intentfusion.export ckpt_path={config.get('source_checkpoint')} out={export_dir} "
                            "onnx=true quantize=true fuse=true eval_split=test_oos (reused)")
     return {"export": export_dir, "hf": hf_dir, "config": config, "steps": steps,
-            **{runtime: (export_dir / file).is_file() for runtime, file in ONNX_FILES.items()}}
+            **{name: (export_dir / r.file).is_file() for name, r in RUNTIMES.items() if r.file}}
 
 
 def build_pipeline_model(export_dir: Path, out: Path, task: str = "intent") -> dict[str, Any]:

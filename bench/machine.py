@@ -77,11 +77,13 @@ def model_flops(config: Any, length: int, num_labels: int) -> int:
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModel
 
+    from intentfusion.models.config import NetConfig
     from intentfusion.models.net import MultiTaskNet
 
     config = type(config).from_dict(config.to_dict())
     config._attn_implementation = "eager"  # the CPU SDPA kernel has no flop formula; eager runs the same matmuls
-    net = MultiTaskNet(AutoModel.from_config(config), {"intent": [str(k) for k in range(num_labels)]})
+    net = MultiTaskNet(NetConfig(config.name_or_path, {"intent": [str(k) for k in range(num_labels)]}),
+                       AutoModel.from_config(config))
     ids = torch.ones(1, length, dtype=torch.long)
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         net(ids, torch.ones_like(ids))

@@ -44,11 +44,16 @@ def check_hparams(hparams: Any) -> None:
 
 
 def check_phases(phases: Any, default_epochs: int) -> None:
-    """Raise a `PhaseConfigError` for a bad phase plan (unknown key, bad value) before anything is loaded."""
+    """Raise a `PhaseConfigError` for a bad phase plan (unknown key, bad value) and a `ConfigError` for an unknown
+    objective or objective option, before anything is loaded."""
+    from intentfusion.objectives import build_objective
     from intentfusion.phases.plan import PhasePlan
 
     plain = OmegaConf.to_container(phases, resolve=True) if OmegaConf.is_config(phases) else dict(phases)
-    PhasePlan.from_config(plain["schedule"], int(default_epochs), plain.get("layer_decay", 1.0), n_groups=0)
+    plan = PhasePlan.from_config(plain["schedule"], int(default_epochs), plain.get("layer_decay", 1.0), n_groups=0)
+    for i, phase in enumerate(plan.phases):
+        for spec in phase.objectives:
+            build_objective(spec, f"phases.schedule[{i}].objectives")
 
 
 def lightning_precisions() -> list[str]:

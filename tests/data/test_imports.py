@@ -165,3 +165,21 @@ def test_the_old_import_places_give_the_same_classes() -> None:
     assert datamodule.DataError is errors.DataError
     assert datamodule.IGNORE_INDEX == IGNORE_INDEX and datamodule.Records is Records
     assert backbone.BackboneUnavailableError is errors.BackboneUnavailableError
+
+
+# ------------------------------------------------------------------------------------------ the whole package
+def test_no_import_cycle_anywhere_in_the_package() -> None:
+    code, packages = _sources(PACKAGE_ROOT)
+    graph = _graph(code, packages)
+    graph = {m: {n for n in deps if n != "intentfusion"} for m, deps in graph.items() if m != "intentfusion"}
+    assert "intentfusion.tasks.token" in graph and "intentfusion.models.net" in graph
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
+
+
+def test_evaluation_imports_no_network_task_or_serving_code() -> None:
+    """Metrics are a library the task types, the suite and the jobs use: it never imports them back."""
+    code, packages = _sources(PACKAGE_ROOT / "evaluation")
+    above = ("intentfusion.models", "intentfusion.tasks", "intentfusion.inference", "intentfusion.objectives")
+    offenders = {m: sorted(n for n in _imported(m, text, m in packages) if n.startswith(above))
+                 for m, text in code.items()}
+    assert not {m: names for m, names in offenders.items() if names}, offenders

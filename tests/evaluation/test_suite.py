@@ -54,7 +54,7 @@ def test_suite_reports_n_oos_equal_to_the_distinct_oos_test_queries(tmp_path: Pa
     train = {"intent": torch.tensor([0, 1, 2, 0, 1, 2])}
     suite = evaluate_model(outputs, {"intent": SequenceTask(NAMES, 4)}, train, tmp_path, {"fuzzy": False})
     assert suite["oos"]["as_class"]["n_oos"] == 3 and suite["oos"]["as_class"]["n_in_scope"] == 4
-    assert suite["oos"]["threshold"]["n_oos"] == 3
+    assert suite["oos"]["max_softmax"]["n_oos"] == 3
 
 
 def test_a_token_task_gets_its_span_report_per_split_and_in_report_md(tmp_path: Path) -> None:

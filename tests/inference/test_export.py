@@ -69,7 +69,8 @@ def test_directory_is_self_contained_and_pickle_free(exported) -> None:
     assert not [n for n in names if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))]
     config = json.loads((out / "intentfusion.json").read_text())
     assert config["active_parts"] == {"bilstm": True, "fusion": True}
-    assert config["max_length"] == 128 and config["pooling"] == "mean"
+    assert config["max_length"] == 128 and config["net"]["pooling"] == "mean" and config["net"]["peft"] is None
+    assert config["net"]["label_names"] == json.loads((out / "labels.json").read_text())
     assert config["fallbacks"] == {"action": {"threshold": 0.6, "fallback": "request_more_info"}}
     assert list(json.loads((out / "labels.json").read_text())) == ["intent", "urgency", "sentiment", "action"]
     from safetensors import safe_open
@@ -91,6 +92,25 @@ def test_reloaded_export_predicts_exactly_like_the_checkpoint(exported, source, 
     from_export = Predictor.from_export(out)  # its fallbacks come from the export
     assert from_export.predict(texts, return_distribution=True) == from_ckpt.predict(texts, return_distribution=True)
     a, b = from_ckpt.logits(texts), from_export.logits(texts)
+    assert all(torch.equal(a[t], b[t]) for t in a)
+
+
+def test_an_export_of_format_version_2_still_loads(exported, tmp_path) -> None:
+    """Version 2 wrote the network's settings at the top level of `intentfusion.json` (no `net`)."""
+    import shutil
+
+    out, _ = exported
+    old = tmp_path / "v2"
+    shutil.copytree(out, old)
+    config = json.loads((old / "intentfusion.json").read_text())
+    net = config.pop("net")
+    active = config["active_parts"]
+    config.update(format_version=2, task_types=net["task_types"], token_head=net["token_head"],
+                  pooling=net["pooling"], bilstm=net["bilstm"] if active["bilstm"] else None,
+                  fusion_pairs=net["fusion_pairs"] if active["fusion"] else None)
+    (old / "intentfusion.json").write_text(json.dumps(config))
+    texts = [*ODD, "where is my order?"]
+    a, b = Predictor.from_export(out).logits(texts), Predictor.from_export(old).logits(texts)
     assert all(torch.equal(a[t], b[t]) for t in a)
 
 
@@ -131,7 +151,7 @@ def test_onnx_matches_pytorch_with_dynamic_batch_and_sequence(exported) -> None:
 @pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
 def test_int8_quantization_reports_its_accuracy_delta(exported) -> None:
     out, report = exported
-    int8 = report["int8"]
+    int8 = report["onnx-int8"]
     assert int8["size_mb"] < int8["fp32_size_mb"]
     accuracy = int8["accuracy"]
     assert set(accuracy["delta"]) == {"intent", "urgency", "sentiment", "action"}
@@ -145,10 +165,10 @@ def test_int8_quantization_reports_its_accuracy_delta(exported) -> None:
 @pytest.mark.skipif(not HAS_ONNX, reason="the onnx extra (onnx, onnxruntime, onnxscript) is not installed")
 def test_fused_graphs_fuse_attention_and_match_pytorch(exported) -> None:
     out, report = exported
-    fused = report["onnx_fused"]
+    fused = report["onnx-fused"]
     assert fused["fused_operators"].get("SkipLayerNormalization")
     assert fused["parity"]["max_abs_diff"] < 1e-4 and fused["parity"]["label_agreement"] == 1.0
-    assert set(report["int8_fused"]["accuracy"]["delta"]) == {"intent", "urgency", "sentiment", "action"}
+    assert set(report["onnx-int8-fused"]["accuracy"]["delta"]) == {"intent", "urgency", "sentiment", "action"}
     import onnx
 
     layers = json.loads((out / "encoder" / "config.json").read_text())["num_hidden_layers"]

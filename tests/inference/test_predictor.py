@@ -113,8 +113,10 @@ def test_the_predictor_runs_the_training_modules_network_on_the_same_batch(predi
 
 
 def legacy_checkpoint(src: Path, dst: Path) -> Path:
-    """A copy of `src` with the key names of before the one-network refactor (`encoder.*`, `heads.<t>.1.*`)."""
+    """A copy of `src` as written before the one-network refactor: key names `encoder.*`, `heads.<t>.1.*`, and
+    no `net_config` (the network is rebuilt from the module's hyperparameters)."""
     checkpoint = torch.load(src, map_location="cpu", weights_only=True)
+    del checkpoint["intentfusion"]["net_config"]
     checkpoint["state_dict"] = {
         re.sub(r"^(heads\.[^.]+)\.linear\.", r"\1.1.", k.removeprefix("net.")): v
         for k, v in checkpoint["state_dict"].items()

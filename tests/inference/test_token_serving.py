@@ -223,7 +223,7 @@ def test_token_accuracy_of_the_export_check_matches_the_modules(trained, predict
 def test_export_carries_the_token_head_and_gives_the_same_entities(trained, predictor, exported) -> None:
     out, report = exported
     config = json.loads((out / "intentfusion.json").read_text())
-    assert config["task_types"] == {"intent": "sequence", "slots": "token"}
+    assert config["net"]["task_types"] == {"intent": "sequence", "slots": "token"}
     from safetensors import safe_open
 
     with safe_open(str(out / "heads.safetensors"), "pt") as f:
@@ -269,7 +269,7 @@ def test_a_crf_head_decodes_the_same_entities_in_every_runtime(cache_dir: Path, 
                                          for e in _decode(module, encoded.ids[0], encoded.offsets[0], text)]
     report = export(ckpt, tmp_path / "crf", onnx=True, fuse=True, exporter="legacy", log=lambda *_: None)
     assert report["onnx"]["parity"]["entity_agreement"] == 1.0
-    assert report["onnx_fused"]["parity"]["entity_agreement"] == 1.0  # token logits through the fused attention
+    assert report["onnx-fused"]["parity"]["entity_agreement"] == 1.0  # token logits through the fused attention
     for runtime in ("onnx", "onnx-fused"):
         onnx = Predictor.from_export(tmp_path / "crf", runtime=runtime)
         assert onnx.heads["slots"].crf is not None  # its transitions, read from heads.safetensors

@@ -155,7 +155,8 @@ def test_a_different_base_is_refused(lora_run, tmp_path: Path, cache_dir: Path) 
         next(encoder.parameters()).add_(1e-3)
     encoder.save_pretrained(other)
     ckpt = torch.load(_last(cfg), weights_only=True)
-    ckpt["hyper_parameters"]["backbone"]["name_or_path"] = str(other)
+    ckpt["hyper_parameters"]["backbone"]["name_or_path"] = str(other)  # the base as configured, and as the network
+    ckpt["intentfusion"]["net_config"]["backbone"] = str(other)  # config names it: its weights are not those trained on
     moved = tmp_path / "other.ckpt"
     torch.save(ckpt, moved)
     with pytest.raises(CheckpointError) as raised:

@@ -233,3 +233,32 @@ def test_weighted_sampling_refuses_a_multilabel_task(cache_dir: Path) -> None:
     with pytest.raises(DataError, match="weighted_sampling.*multilabel task"):
         MultiTaskDataModule(source, ["intents"], "builtin:tiny-xlmr", str(cache_dir),
                             task_types={"intents": "multilabel"}, weighted_sampling="intents")
+
+
+def test_label_sets_with_a_label_unseen_in_train_follow_the_unknown_labels_policy() -> None:
+    from intentfusion.data.transforms import resolve_unseen_labels
+
+    splits = {"train": [{"text": "a", "intent": ["book", "cancel"]}],
+              "test": [{"text": "b", "intent": ["book"]}, {"text": "c", "intent": ["book", "day_name"]}]}
+    with pytest.warns(UserWarning, match="masked the label of 1 example"):
+        masked = resolve_unseen_labels(splits, [], "mask", set_tasks=["intent"])
+    assert [r["intent"] for r in masked["test"]] == [["book"], None]
+    with pytest.warns(UserWarning, match="dropped 1 example"):
+        assert len(resolve_unseen_labels(splits, [], "drop", set_tasks=["intent"])["test"]) == 1
+
+
+ATIS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "atis"
+
+
+@pytest.mark.skipif(not (ATIS / "train" / "label").is_file(), reason="no ATIS data in ../shared/data")
+def test_atis_intents_become_label_sets_from_the_task_declaration_alone(cfg_factory) -> None:
+    import hydra
+
+    cfg = cfg_factory("data=atis", "tasks=atis_multilabel", f"paths.data_dir={ATIS.parent}")
+    dm = hydra.utils.instantiate(cfg.data, task_types=dict(cfg.tasks.types))
+    dm.setup()
+    intents = dm.splits["test"].labels["intent"]
+    labelled = (intents != IGNORE_INDEX).all(-1)
+    assert int((intents[labelled].sum(-1) > 1).sum()) == 15  # ATIS test's multi-intent queries, scored as sets
+    assert int((~labelled).sum()) == 2  # atis_day_name: unseen in train, masked
+    assert dm.task_types == {"intent": "multilabel", "slots": "token"} and "atis_flight" in dm.label_names["intent"]

@@ -61,7 +61,7 @@ XLMT_LANGUAGES: tuple[str, ...] = (
     "spanish",
 )
 XLMT_LABELS: dict[str, str] = {"0": "negative", "1": "neutral", "2": "positive"}
-MULTI_INTENT_POLICIES: tuple[str, ...] = ("first", "join", "drop")
+MULTI_INTENT_POLICIES: tuple[str, ...] = ("first", "join", "drop", "labels")
 SEQ_LAYOUT = "<root>/{train,valid,test}/{seq.in,seq.out,label} (one example a line)"
 XLMT_LAYOUT = "<root>/<language>/{train,val,test}_{text,labels}.txt (one tweet / one label 0|1|2 a line)"
 CLINC_LAYOUT = "<root>/data_full.json (keys train, val, test, oos_train, oos_val, oos_test) + domains.json"
@@ -319,22 +319,34 @@ def load_snips(root: str, unknown_labels: str = "mask", hub: Mapping[str, Any] |
 
 
 def load_atis(
-    root: str, multi_intent: str = "first", unknown_labels: str = "mask", hub: Mapping[str, Any] | None = None
+    root: str, multi_intent: str = "first", unknown_labels: str = "mask", hub: Mapping[str, Any] | None = None,
+    task_types: Mapping[str, str] | None = None,
 ) -> Splits:
     """ATIS (Goo et al. 2018 split): intents + BIO slot tags; ``valid`` becomes ``val``.
 
     Records as in `load_snips` (``text``, ``intent``, ``tokens``, ``slots``).
 
     Multi-intent labels ``a#b``: ``first`` keeps ``a``; ``join`` keeps ``a#b`` as a class of its own;
-    ``drop`` removes those examples (counted in a `DataWarning`). ``unknown_labels`` handles val/test
-    intents unseen in train (ATIS test has ``atis_day_name``, absent from train; with ``join`` also three
-    unseen combinations): ``mask`` (default) keeps the examples for slot filling and masks their intent,
+    ``drop`` removes those examples (counted in a `DataWarning`); ``labels`` makes every intent a label set
+    (``["a", "b"]``, ``["a"]``) for a `multilabel` task, scored as sets; it is what a run gets whose
+    ``tasks.types`` declares ``intent`` with a type of label sets (`tasks=atis_multilabel`).
+    ``unknown_labels`` handles val/test intents unseen in train (ATIS test has ``atis_day_name``, absent from
+    train; with ``join`` also three unseen combinations): ``mask`` (default) keeps the examples for slot filling
+    and masks their intent,
     ``drop`` removes them, ``error`` raises. Slot tags unseen in train (ATIS test has a few) are kept.
     Without the folder ``root``, the ``hub`` copy is read (as in `load_snips`).
     """
     if multi_intent not in MULTI_INTENT_POLICIES:
         raise DataSourceError(f"atis: multi_intent={multi_intent!r}; expected one of {list(MULTI_INTENT_POLICIES)}")
+    from intentfusion.tasks import task_type
+
+    if "intent" in (task_types or {}) and task_type(task_types["intent"], "intent").label_sets:
+        multi_intent = "labels"
     splits = _load_seq(root, "atis", hub)
+    if multi_intent == "labels":
+        splits = {name: [{**r, "intent": sorted(set(r["intent"].split("#"))) if r["intent"] else None}
+                         for r in recs] for name, recs in splits.items()}
+        return resolve_unseen_labels(splits, [], unknown_labels, where="atis", set_tasks=["intent"])
     for name, recs in splits.items():
         is_multi = [bool(r["intent"]) and "#" in r["intent"] for r in recs]
         if not any(is_multi) or multi_intent == "join":

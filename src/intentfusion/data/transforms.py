@@ -139,8 +139,16 @@ def _check_policy(policy: str) -> None:
         raise DataSourceError(f"unknown_labels={policy!r} is not a policy; expected one of {list(UNSEEN_POLICIES)}")
 
 
+def _labels(value: Any, is_set: bool) -> list[str]:
+    """The labels a record's value holds: a string label, or the members of a label set (``is_set``)."""
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if is_set and isinstance(value, list) else []
+
+
 def resolve_unseen_labels(
-    splits: Splits, tasks: Sequence[str], policy: str = "error", where: str = "data", reference: str = "train"
+    splits: Splits, tasks: Sequence[str], policy: str = "error", where: str = "data", reference: str = "train",
+    set_tasks: Sequence[str] = (),
 ) -> Splits:
     """Apply a policy to labels of the non-``reference`` splits that never occur in ``reference``.
 
@@ -148,11 +156,14 @@ def resolve_unseen_labels(
     None: the example stays for the other tasks, the task ignores it), ``unknown`` (replace it by the string
     ``"unknown"``; only accepted when the training split itself has an ``"unknown"`` class for that task,
     since a classifier never trained on a class cannot predict it and the datamodule would reject it).
-    Only string labels are checked (token-level lists such as slot tags are left alone).
+    Only string labels are checked (token-level lists such as slot tags are left alone), and the label sets of
+    ``set_tasks`` (multilabel: a set with a label unseen in ``reference`` counts as unseen).
     Drops and masks are counted in one `DataWarning` per split.
     """
     _check_policy(policy)
-    seen = {t: {r.get(t) for r in splits.get(reference, [])} for t in tasks}
+    tasks = [*tasks, *[t for t in set_tasks if t not in tasks]]
+    seen = {t: {label for r in splits.get(reference, []) for label in _labels(r.get(t), t in set_tasks)}
+            for t in tasks}
     out: Splits = {}
     for name, records in splits.items():
         if name == reference:
@@ -161,9 +172,9 @@ def resolve_unseen_labels(
         unseen: dict[str, Counter] = {t: Counter() for t in tasks}
         for r in records:
             for t in tasks:
-                label = r.get(t)
-                if isinstance(label, str) and label not in seen[t]:
-                    unseen[t][label] += 1
+                for label in _labels(r.get(t), t in set_tasks):
+                    if label not in seen[t]:
+                        unseen[t][label] += 1
         found = {t: c for t, c in unseen.items() if c}
         if not found:
             out[name] = records
@@ -185,7 +196,7 @@ def resolve_unseen_labels(
         n_examples = 0
         kept: Records = []
         for r in records:
-            bad = [t for t in found if isinstance(r.get(t), str) and r[t] not in seen[t]]
+            bad = [t for t in found if any(label not in seen[t] for label in _labels(r.get(t), t in set_tasks))]
             if not bad:
                 kept.append(r)
                 continue

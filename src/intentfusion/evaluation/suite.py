@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from intentfusion.evaluation.business import routing_cost, threshold_fallback_sweep
-from intentfusion.evaluation.oos import apply_threshold, choose_oos_threshold, oos_metrics, oos_threshold_curve
+from intentfusion.evaluation.context import ReportContext
+from intentfusion.evaluation.oos import choose_oos_threshold, oos_metrics, oos_threshold_curve
 from intentfusion.types import IGNORE_INDEX
 from intentfusion.utils.rounding import rounded
 
@@ -74,8 +75,6 @@ def evaluate_model(
     `temperatures`. Then the sections that look at particular tasks: the fuzzy intent score, the routing cost
     of `action`, out-of-scope detection (sequence tasks named `intent` / `action`).
     """
-    from intentfusion.tasks.base import ReportContext
-
     results: dict[str, Any] = {"tasks": {}, "temperatures": {}}
     out_dir.mkdir(parents=True, exist_ok=True)
     context = ReportContext(None, out_dir, options, results["temperatures"])
@@ -141,7 +140,10 @@ def _task_specific(
             ),
         }
     if "intent" in tasks and ("oos" in label_names["intent"] or "test_oos" in outputs):
-        results["oos"] = _oos(outputs, label_names["intent"], out_dir)
+        from intentfusion.oos import oos_scorer
+
+        scorers = [oos_scorer(name)().fit(None) for name in options.get("oos_scorers") or ["max_softmax"]]
+        results["oos"] = _oos(outputs, label_names["intent"], out_dir, scorers)
 
 
 def oos_queries(outputs: dict[str, SplitOutputs], split: str, names: list[str]) -> tuple[torch.Tensor, list[str]]:
@@ -166,8 +168,14 @@ def oos_queries(outputs: dict[str, SplitOutputs], split: str, names: list[str]) 
     return torch.cat([p[0] for p in parts]), [g for p in parts for g in p[1]]
 
 
-def _oos(outputs: dict[str, SplitOutputs], names: list[str], out_dir: Path) -> dict[str, Any]:
-    """OOS as a class (when the model has one) and max-softmax thresholding chosen on validation."""
+def _oos(outputs: dict[str, SplitOutputs], names: list[str], out_dir: Path, scorers: Sequence[Any]
+         ) -> dict[str, Any]:
+    """OOS as a class (when the model has one, policy `as_class`) and, per out-of-scope scorer (`scorers`:
+    `intentfusion.oos.OOSScorer` instances), a threshold on its in-scope score chosen on validation (policy: the
+    scorer's name; under the threshold a message is out of scope), with its curve (`oos_threshold.png` for
+    `max_softmax`, `oos_threshold_<name>.png` for the others)."""
+    from intentfusion.oos import ScorerInputs
+
     test_logits, test_gold = oos_queries(outputs, "test", names)
     out: dict[str, Any] = {}
     oos_index = names.index("oos") if "oos" in names else len(names)
@@ -175,15 +183,18 @@ def _oos(outputs: dict[str, SplitOutputs], names: list[str], out_dir: Path) -> d
         out["as_class"] = oos_metrics([names[i] for i in test_logits.argmax(-1).tolist()], test_gold)
     val_logits, val_gold = oos_queries(outputs, "val", names)
     val_is_oos = torch.tensor([g == "oos" for g in val_gold])
-    if val_is_oos.any() and not val_is_oos.all():
-        val_max = val_logits.softmax(-1).max(-1).values
-        correct = torch.tensor([names[i] == g for i, g in zip(val_logits.argmax(-1).tolist(), val_gold, strict=True)])
-        t = choose_oos_threshold(val_max, val_is_oos)
-        probs = test_logits.softmax(-1)
-        pred_idx = apply_threshold(probs, t, oos_index)
+    if not val_is_oos.any() or val_is_oos.all():
+        return out
+    correct = torch.tensor([names[i] == g for i, g in zip(val_logits.argmax(-1).tolist(), val_gold, strict=True)])
+    for scorer in scorers:
+        val_scores = scorer.score(ScorerInputs(val_logits)).float()
+        t = choose_oos_threshold(val_scores, val_is_oos)
+        scores = scorer.score(ScorerInputs(test_logits)).float()
+        pred_idx = torch.where(scores < t, torch.full_like(scores, oos_index, dtype=torch.long), test_logits.argmax(-1))
         pred = ["oos" if i >= len(names) else names[i] for i in pred_idx.tolist()]
-        out["threshold"] = {"value": t, **oos_metrics(pred, test_gold)}
-        oos_threshold_curve(val_max, val_is_oos, correct, out_dir / "oos_threshold.png", chosen_threshold=t)
+        out[scorer.name] = {"value": t, **oos_metrics(pred, test_gold)}
+        png = "oos_threshold.png" if scorer.name == "max_softmax" else f"oos_threshold_{scorer.name}.png"
+        oos_threshold_curve(val_scores, val_is_oos, correct, out_dir / png, chosen_threshold=t)
     return out
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import torch
 
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
+from intentfusion.models.config import NetConfig
 from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
 
 EXPORT_FORMAT = "intentfusion-export"
-EXPORT_VERSION = 2  # 2: heads as `heads.<task>.linear.*`, `task_types` (version 1 is read too)
+EXPORT_VERSION = 3  # 3: `net` (a `NetConfig`); 2: heads as `heads.<task>.linear.*`, `task_types` (1, 2 read too)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")  # refused inside an export
 DEFAULT_MAX_LENGTH = 64  # the data configs' default, for checkpoints without a stored config
 
@@ -77,8 +78,8 @@ def load_checkpoint_net(
     its base (refused when the base's weights differ) plus the saved adapters. `cache_dir` overrides where builtin
     tiny backbones are looked for / built.
     """
-    from intentfusion.models.adapters import base_identity, check_same_base, method_of, with_adapters
-    from intentfusion.models.backbone import load_encoder, load_tokenizer, resolve_backbone
+    from intentfusion.models.adapters import check_same_base
+    from intentfusion.models.backbone import load_tokenizer, resolve_backbone
 
     path = Path(path)
     if not path.is_file():
@@ -90,24 +91,16 @@ def load_checkpoint_net(
     hp, state = checkpoint["hyper_parameters"], checkpoint.get("intentfusion", {})
     label_names = {t: list(n) for t, n in (state.get("label_names") or hp["label_names"]).items()}
     config = state.get("config") or {}
-    backbone = dict(hp["backbone"])
+    if state.get("net_config"):
+        net_config = NetConfig.from_dict(state["net_config"], f"{path}: net_config")
+    else:  # written before `net_config` existed: rebuilt from the module's hyperparameters
+        net_config = NetConfig.from_hparams(hp, label_names)
     from intentfusion.data.support import tiny_backbone_corpus  # a builtin tiny backbone may need building here
 
     cache = cache_dir or hp.get("cache_dir", ".cache")
-    source = resolve_backbone(backbone["name_or_path"], cache, corpus=tiny_backbone_corpus)
-    encoder = load_encoder(source)
-    if method_of(hp.get("peft")) != "none":  # adapters: rebuild them around the same base, or refuse
-        check_same_base(state.get("base"), base_identity(backbone["name_or_path"], encoder), str(path))
-        encoder = with_adapters(encoder, hp["peft"])
-    net = MultiTaskNet(
-        encoder,
-        label_names,
-        task_types=hp.get("task_types"),
-        pooling=backbone.get("pooling", "mean"),
-        bilstm=hp.get("bilstm"),
-        fusion_pairs=(hp.get("fusion") or {}).get("pairs"),
-        token_head=hp.get("token_head"),
-    )
+    net = MultiTaskNet.from_config(net_config, cache, corpus=tiny_backbone_corpus)
+    if net.base is not None:  # adapters: only around the base they were trained on
+        check_same_base(state.get("base"), net.base, str(path))
     net.bilstm_active, net.fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
     weights = upgrade_state_dict(checkpoint["state_dict"], prefix="net.")
     net.load_state_dict(net.with_base_weights({k.removeprefix("net."): v for k, v in weights.items()}), strict=True)
@@ -117,11 +110,11 @@ def load_checkpoint_net(
         "max_length": int((config.get("data") or {}).get("max_length") or DEFAULT_MAX_LENGTH),
         "precision": str((config.get("trainer") or {}).get("precision", "32")),
         "temperatures": _temperatures(path.parent / "temperatures.json", list(label_names)),
-        "backbone": backbone,
-        "peft": hp.get("peft") if method_of(hp.get("peft")) != "none" else None,
+        "backbone": dict(hp.get("backbone") or {"name_or_path": net_config.backbone}),
+        "peft": net_config.peft,
         "config": config or None,
     }
-    return net, load_tokenizer(source), meta
+    return net, load_tokenizer(resolve_backbone(net_config.backbone, cache, corpus=tiny_backbone_corpus)), meta
 
 
 def load_export_config(directory: str | Path) -> dict[str, Any]:

@@ -65,7 +65,7 @@ from intentfusion.errors import (
     DataSourceError,
     exit_on_user_error,
 )
-from intentfusion.inference.runtimes import CHOICES
+from intentfusion.inference.runtimes import runtime_choices
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 FORMATS = ("auto", "text", "csv", "tsv", "jsonl")
@@ -97,7 +97,7 @@ class InputError(DataSourceError):
 def parse_args(argv: list[str]) -> dict[str, Any]:
     """The options of a `key=value` command line, checked (a `ConfigError` naming the first bad one)."""
     opts = parse_options(argv, DEFAULTS, types=TYPES, required=("model",), usage=USAGE)
-    for key, choices in (("format", FORMATS), ("runtime", CHOICES)):
+    for key, choices in (("format", FORMATS), ("runtime", runtime_choices())):
         if opts[key] not in choices:
             raise ConfigError(f"{key}={opts[key]}", f"unknown {key}", f"one of {list(choices)}")
     for key in ("batch_size", "threads"):

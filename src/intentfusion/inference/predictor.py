@@ -66,9 +66,10 @@ from intentfusion.data.batching import pad_batch
 from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.errors import CheckpointNotFoundError, ConfigError
 from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
-from intentfusion.inference.runners import OnnxRunner, Runner, TorchRunner, autocast_dtype
-from intentfusion.inference.runtimes import CHOICES, EXPORT_FLAGS, MAX_ACCURACY_DROP, ONNX_FILES, fastest_runtime
+from intentfusion.inference.runners import Runner, TorchRunner, autocast_dtype
+from intentfusion.inference.runtimes import MAX_ACCURACY_DROP, fastest_runtime, get_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
+from intentfusion.models.config import NetConfig
 from intentfusion.models.net import MultiTaskNet
 from intentfusion.tasks import TextContext, task_type
 from intentfusion.utils.hardware import serving_precision, torch_threads, warn_if_slow_bf16
@@ -89,10 +90,12 @@ def export_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module
 
     hidden = int(json.loads((directory / "encoder" / "config.json").read_text(encoding="utf-8"))["hidden_size"])
     parts = load_file(str(directory / "heads.safetensors"))
+    net, _ = NetConfig.from_export(config)
+    options = {"token_head": net.token_head}
     heads = {}
-    for task, names in config["label_names"].items():
-        cls = task_type((config.get("task_types") or {}).get(task), task)
-        head = cls(names, hidden, 0.0, **(config.get(cls.options_key) or {} if cls.options_key else {}))
+    for task, names in net.label_names.items():
+        cls = task_type(net.task_types.get(task), task)
+        head = cls(names, hidden, 0.0, **options.get(cls.options_key, {}))
         prefix = f"heads.{task}."
         head.load_state_dict({k.removeprefix(prefix): v for k, v in parts.items() if k.startswith(prefix)})
         heads[task] = head.eval()
@@ -221,9 +224,9 @@ class Predictor:
 
         directory = Path(directory)
         config = load_export_config(directory)
-        if runtime not in CHOICES:
-            raise ConfigError("runtime", f"{runtime!r} is not a runtime", f"one of {CHOICES}")
         chosen_by = None
+        if runtime != "auto":
+            get_runtime(runtime)  # a `ConfigError` for an unknown name
         if runtime == "auto":  # the ONNX runtimes run fp32 on the CPU: asking for more means torch
             torch_only = compile or torch.device(device).type != "cpu" or precision not in ("auto", "32")
             runtime = "torch" if torch_only else fastest_runtime(directory, config, max_accuracy_drop)
@@ -238,23 +241,24 @@ class Predictor:
 
             with quiet_transformers():  # the export has no pooler weights (unused): no "MISSING pooler" report
                 encoder = load_encoder(str(directory / "encoder"))
-            net = MultiTaskNet.from_parts_config(encoder, label_names, config)
+            net = MultiTaskNet.from_export(encoder, config)
             net.load_parts(load_file(str(directory / "heads.safetensors")), f"{directory}/heads.safetensors")
             runner, precision = torch_runner(net, precision, config.get("precision", "32"), device, compile)
             heads = net.heads
         else:
-            onnx_path = directory / ONNX_FILES[runtime]
-            if not onnx_path.is_file():
-                raise CheckpointNotFoundError(str(onnx_path), "no such file",
-                                              f"an export made with {EXPORT_FLAGS[runtime]}")
-            runner, precision = OnnxRunner(onnx_path, tasks, threads), "32"
+            spec = get_runtime(runtime)
+            path = directory / spec.file
+            if not path.is_file():
+                made_with = spec.export_flags or f"runtimes=[{spec.name}]"
+                raise CheckpointNotFoundError(str(path), "no such file", f"an export made with {made_with}")
+            runner, precision = spec.runner(path, tasks, threads), "32"
             heads = export_heads(directory, config)
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
                 "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
         if chosen_by:
             info["runtime_choice"] = chosen_by
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],
-                   task_types=config.get("task_types"), temperatures=config["temperatures"],
+                   task_types=NetConfig.from_export(config)[0].task_types, temperatures=config["temperatures"],
                    fallbacks=config.get("fallbacks") if fallbacks is None else fallbacks,
                    batch_size=batch_size, max_chars=max_chars, info=info, heads=heads)
 

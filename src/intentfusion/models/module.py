@@ -11,9 +11,11 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from intentfusion.errors import CheckpointError
-from intentfusion.models.adapters import adapter_parameters, base_identity, check_same_base, method_of, with_adapters
-from intentfusion.models.backbone import embeddings, encoder_layers, load_encoder, resolve_backbone
+from intentfusion.models.adapters import adapter_parameters, check_same_base
+from intentfusion.models.backbone import embeddings, encoder_layers
+from intentfusion.models.config import NetConfig
 from intentfusion.models.net import MultiTaskNet, upgrade_state_dict
+from intentfusion.objectives import ObjectiveInputs, build_objective
 from intentfusion.phases.plan import PhasePlan, PhaseScheduler, PhaseState
 from intentfusion.tasks import Features
 
@@ -68,22 +70,9 @@ class MultiTaskModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        path = resolve_backbone(backbone["name_or_path"], cache_dir)
-        encoder = load_encoder(path, gradient_checkpointing=bool(backbone.get("gradient_checkpointing")))
-        encoder.train()  # `from_pretrained` returns it in eval mode
-        # adapters before the optimizer exists (they freeze the base for good); the base's identity before them
-        self.base = base_identity(backbone["name_or_path"], encoder) if method_of(peft) != "none" else None
-        encoder = with_adapters(encoder, peft)
-        self.net = MultiTaskNet(
-            encoder,
-            label_names,
-            task_types=task_types,
-            pooling=backbone.get("pooling", "mean"),
-            head_dropout=head_dropout,
-            bilstm=bilstm,
-            fusion_pairs=(fusion or {}).get("pairs"),
-            token_head=token_head,
-        )
+        # adapters before the optimizer exists (they freeze the base for good), the base's identity before them
+        self.net = MultiTaskNet.from_config(NetConfig.from_hparams(self.hparams), cache_dir)
+        self.base = self.net.base
         self.label_names = self.net.label_names
         self.tasks = self.net.tasks
         self.task_weights = {t: float((task_weights or {}).get(t, 1.0)) for t in self.tasks}
@@ -101,6 +90,11 @@ class MultiTaskModule(L.LightningModule):
             defaults={"warmup_ratio": optim.get("warmup_ratio", 0.1)},
         )
         self.cache_features_when_frozen = bool(phases.get("cache_features", True))
+        # per phase, its objectives and their weights (`intentfusion.objectives`), built once
+        self.objectives = [
+            [build_objective(spec, f"phases.schedule[{i}].objectives") for spec in phase.objectives]
+            for i, phase in enumerate(self.plan.phases)
+        ]
         self.phase_state: PhaseState | None = None
         self.feature_cache: torch.Tensor | None = None  # pooled features of the training set, by example index
         # metrics per (split, metric group or None): built once per split the datamodule has (`build_metrics`)
@@ -127,7 +121,8 @@ class MultiTaskModule(L.LightningModule):
 
     @property
     def uses_feature_cache(self) -> bool:
-        """Whether the current phase trains on cached pooled features (frozen encoder, no BiLSTM, no token head)."""
+        """Whether the current phase trains on cached pooled features (frozen encoder, no BiLSTM, no head and no
+        objective that reads token states)."""
         state = self.phase_state
         return (
             self.cache_features_when_frozen
@@ -135,6 +130,7 @@ class MultiTaskModule(L.LightningModule):
             and state.unfrozen_groups == 0
             and not self.bilstm_active
             and not self.net.reads_token_states
+            and not any(objective.needs_token_states for objective, _ in self.objectives[state.index])
         )
 
     def encoder_parameters(self, modules: list[nn.Module] | None = None) -> list[nn.Parameter]:
@@ -244,15 +240,22 @@ class MultiTaskModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------------- steps
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """The weighted sum of the current phase's objectives (`supervised` by default) on one batch."""
         if self.uses_feature_cache and self.feature_cache is not None:
-            logits = self.net.classify(Features(self.feature_cache[batch["idx"]].to(self.device)))
+            features = Features(self.feature_cache[batch["idx"]].to(self.device))
         else:
-            logits = self(batch["input_ids"], batch["attention_mask"])
-        loss, parts, counts = self.loss(logits, batch["labels"])
+            features = self.net.encode(batch["input_ids"], batch["attention_mask"])
+        inputs = ObjectiveInputs(batch, features, self.net.classify(features))
+        objectives = self.objectives[self.phase_state.index] if self.phase_state is not None else self.objectives[0]
+        loss = 0.0
+        for objective, weight in objectives:
+            value, logged = objective(self, inputs)
+            loss = loss + weight * value
+            if len(objectives) > 1:
+                self.log(f"train/{objective.name}/loss", value, batch_size=len(batch["idx"]))
+            for name, (part, count) in logged.items():
+                self.log(f"train/{name}", part, batch_size=count)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["idx"]))
-        for task, value in parts.items():
-            if counts[task]:  # a batch without the task's labels (another source) says nothing about its loss
-                self.log(f"train/{task}/loss", value, batch_size=counts[task])
         return loss
 
     def _eval_step(self, batch: dict[str, Any]) -> None:
@@ -416,6 +419,7 @@ class MultiTaskModule(L.LightningModule):
             "bilstm_active": self.bilstm_active,
             "fusion_active": self.fusion_active,
             "label_names": self.label_names,
+            "net_config": self.net.config.to_dict(),  # what rebuilds the network (`NetConfig`)
             "config": getattr(self, "run_config", None),  # the resolved training config (plain containers)
             "base": self.base,  # peft: {name_or_path, fingerprint} of the frozen base
         }

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from intentfusion.errors import CheckpointError
-from intentfusion.models.adapters import base_keys, has_adapters
+from intentfusion.models.adapters import base_identity, base_keys, has_adapters, with_adapters
+from intentfusion.models.backbone import load_encoder, resolve_backbone
+from intentfusion.models.config import NetConfig
 from intentfusion.models.parts import BiLSTMBranch, LabelFusion, Pooler
 from intentfusion.tasks import Features, resolve_task_types
 
-DEFAULT_FUSION_PAIRS = [["intent", "sentiment"]]
 PART_PREFIXES = ("heads.", "bilstm.", "fusion.")  # everything but the encoder
 
 
@@ -30,52 +33,48 @@ class MultiTaskNet(nn.Module):
     """Shared encoder + pooled vector (+ gated BiLSTM branch) -> one head per task (+ label fusion).
 
     Args:
-        encoder: a Hugging Face encoder (`AutoModel`), or a peft model around one (`adapters.with_adapters`); its
-            own pooler is dropped (we pool ourselves).
-        label_names: ``{task: [label, ...]}``, in task order.
-        task_types: ``{task: type name}`` (`intentfusion.tasks.TASK_TYPES`: `sequence`, `token`, `multilabel`,
-            or any registered type); default `sequence`.
-        pooling: ``mean`` | ``cls``.
-        head_dropout: dropout before each head's linear layer (training only).
-        bilstm: ``{hidden_size, num_layers}`` of the BiLSTM branch.
-        fusion_pairs: task pairs whose heads see each other's distribution (pairs naming absent tasks are ignored).
-        token_head: options of the token heads (`TokenTask`: ``layer``, ``lstm_size``, ``crf``); a type takes
-            the option block its `options_key` names.
+        config: what the network is made of (`NetConfig`); kept as `self.config`, saved with the weights.
+        encoder: the encoder `config.backbone` names, loaded (`from_config` loads it): a Hugging Face encoder
+            (`AutoModel`), or a peft model around one (`adapters.with_adapters`); its own pooler is dropped (we
+            pool ourselves).
     """
 
-    def __init__(
-        self,
-        encoder: nn.Module,
-        label_names: dict[str, list[str]],
-        task_types: dict[str, str] | None = None,
-        pooling: str = "mean",
-        head_dropout: float = 0.1,
-        bilstm: dict[str, Any] | None = None,
-        fusion_pairs: list[list[str]] | None = None,
-        token_head: dict[str, Any] | None = None,
-    ) -> None:
+    def __init__(self, config: NetConfig, encoder: nn.Module) -> None:
         super().__init__()
-        self.label_names = {t: list(n) for t, n in label_names.items()}
+        self.config = config
+        self.label_names = {t: list(n) for t, n in config.label_names.items()}
         self.tasks = list(self.label_names)
-        classes = resolve_task_types(self.tasks, task_types)
+        classes = resolve_task_types(self.tasks, config.task_types)
         self.task_types = {t: cls.name for t, cls in classes.items()}
         self.encoder = encoder
         base = encoder.get_base_model() if has_adapters(encoder) else encoder
         if getattr(base, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
             base.pooler = None
         hidden = self.encoder.config.hidden_size
-        self.pooler = Pooler(pooling)
-        self.bilstm_config = {"hidden_size": 128, "num_layers": 1, **(bilstm or {})}
-        self.bilstm = BiLSTMBranch(hidden, **self.bilstm_config)
-        self.token_head = dict(token_head or {})
-        options = {"token_head": self.token_head}
+        self.pooler = Pooler(config.pooling)
+        self.bilstm = BiLSTMBranch(hidden, **config.bilstm)
+        options = {"token_head": config.token_head}
         self.heads = nn.ModuleDict({
-            task: cls(self.label_names[task], hidden, head_dropout, **options.get(cls.options_key, {}))
+            task: cls(self.label_names[task], hidden, config.head_dropout, **options.get(cls.options_key, {}))
             for task, cls in classes.items()
         })
-        self.fusion = LabelFusion(self.heads, DEFAULT_FUSION_PAIRS if fusion_pairs is None else fusion_pairs)
+        self.fusion = LabelFusion(self.heads, config.fusion_pairs)
         self.bilstm_active = False
         self.fusion_active = False
+        self.base: dict[str, str] | None = None  # with adapters: the frozen base's identity (`from_config`)
+
+    @classmethod
+    def from_config(cls, config: NetConfig, cache_dir: str | Path = ".cache", corpus: Any = None) -> MultiTaskNet:
+        """The network `config` describes, its encoder loaded from `config.backbone` (a builtin tiny backbone
+        is built from `corpus` if missing), with adapters when `config.peft` asks for them; `base` then holds
+        the identity (name, weight fingerprint) of the frozen base they were put on."""
+        path = resolve_backbone(config.backbone, cache_dir, corpus=corpus)
+        encoder = load_encoder(path, gradient_checkpointing=config.gradient_checkpointing)
+        encoder.train()  # `from_pretrained` returns it in eval mode
+        base = base_identity(config.backbone, encoder) if config.peft is not None else None
+        net = cls(config, with_adapters(encoder, config.peft))
+        net.base = base
+        return net
 
     # ----------------------------------------------------------------------------------------- forward
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Features:
@@ -102,25 +101,19 @@ class MultiTaskNet(nn.Module):
 
     # ----------------------------------------------------------------------------------------- saving
     @property
-    def parts_config(self) -> dict[str, Any]:
-        """Everything but the encoder's weights needed to rebuild the net (an export's `intentfusion.json`)."""
-        return {
-            "task_types": dict(self.task_types),
-            "token_head": dict(self.token_head),
-            "pooling": self.pooler.mode,
-            "bilstm": dict(self.bilstm_config) if self.bilstm_active else None,
-            "fusion_pairs": [list(p) for p in self.fusion.links] if self.fusion_active else None,
-        }
+    def export_config(self) -> dict[str, Any]:
+        """What an export's `intentfusion.json` needs to rebuild the net: its config (`net`, without adapters:
+        an export holds the merged encoder) and which parts are active (`active_parts`)."""
+        return {"net": replace(self.config, peft=None).to_dict(),
+                "active_parts": {"bilstm": self.bilstm_active, "fusion": self.fusion_active}}
 
     @classmethod
-    def from_parts_config(cls, encoder: nn.Module, label_names: dict[str, list[str]], config: dict[str, Any]
-                          ) -> MultiTaskNet:
-        """The inverse of `parts_config` (active switches included); weights still to be loaded."""
-        net = cls(encoder, label_names, task_types=config.get("task_types"), pooling=config.get("pooling", "mean"),
-                  bilstm=config.get("bilstm"), fusion_pairs=config.get("fusion_pairs"),
-                  token_head=config.get("token_head"))
-        net.bilstm_active = config.get("bilstm") is not None
-        net.fusion_active = config.get("fusion_pairs") is not None
+    def from_export(cls, encoder: nn.Module, config: dict[str, Any]) -> MultiTaskNet:
+        """The inverse of `export_config` (exports of earlier versions included), around an export's encoder;
+        weights still to be loaded."""
+        net_config, active = NetConfig.from_export(config)
+        net = cls(net_config, encoder)
+        net.bilstm_active, net.fusion_active = active["bilstm"], active["fusion"]
         return net.eval()
 
     def parts_state_dict(self) -> dict[str, torch.Tensor]:
@@ -148,6 +141,7 @@ class MultiTaskNet(nn.Module):
             return self
         net = copy.deepcopy(self)
         net.encoder = net.encoder.merge_and_unload()
+        net.config = replace(net.config, peft=None)
         return net
 
     def load_parts(self, parts: dict[str, torch.Tensor], where: str) -> None:

@@ -39,8 +39,12 @@ class Phase:
     fusion: bool = False  # sentiment<->intent fusion active
     schedule: str = "linear"  # linear | constant | slanted_triangular
     warmup_ratio: float = 0.1  # fraction of the phase's steps spent warming up (linear/constant)
+    objectives: tuple[Any, ...] = ("supervised",)  # what it optimises: names or {name, weight, **options}
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", tuple(self.objectives))
+        if not self.objectives:
+            raise PhaseConfigError(f"phase '{self.name}': objectives is empty; expected at least one (supervised)")
         if self.backbone not in BACKBONE_MODES:
             raise PhaseConfigError(f"phase '{self.name}': backbone={self.backbone!r}, expected one of {BACKBONE_MODES}")
         if self.schedule not in SCHEDULES:

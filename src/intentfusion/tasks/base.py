@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -37,6 +36,7 @@ import torch
 from torch import nn
 
 from intentfusion.errors import DataError, DataSourceError
+from intentfusion.evaluation.context import ReportContext
 from intentfusion.types import IGNORE_INDEX, Records
 
 if TYPE_CHECKING:  # torchmetrics is imported when metrics are asked for: serving never needs it
@@ -76,17 +76,6 @@ class TextContext:
     words: Sequence[int | None] = ()
 
 
-@dataclass
-class ReportContext:
-    """What a task's report section may use: the training split's label column, where to draw figures, the
-    suite's options, and the evaluation's shared results (temperatures fitted here are read by the Predictor)."""
-
-    train_labels: torch.Tensor | None
-    out_dir: Path
-    options: Mapping[str, Any]
-    temperatures: dict[str, float]
-
-
 class TaskType(nn.Module):
     """Base of every task type: the head module (subclasses define `forward`) and the data-side class methods.
 
@@ -99,6 +88,7 @@ class TaskType(nn.Module):
     per_token: ClassVar[bool] = False  # logits (N, T, C) instead of (N, C)
     exact_match: ClassVar[bool] = False  # True: the module logs `<split>/exact_match` (joint SLU)
     samples_by_class: ClassVar[bool] = False  # one class per example: usable for `data.weighted_sampling`
+    label_sets: ClassVar[bool] = False  # a record's label is a set of labels (loaders keep multi-label data whole)
     score_metric: ClassVar[str] = ""  # the metric that enters `<split>/score`
     headline_metric: ClassVar[str] = ""  # the metric of the per-group tables
     output_key: ClassVar[str] = "predictions"  # where `Predictor.predict` puts its result

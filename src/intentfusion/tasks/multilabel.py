@@ -38,6 +38,7 @@ class MultiLabelTask(TaskType):
     """
 
     exact_match: ClassVar[bool] = True
+    label_sets: ClassVar[bool] = True
     score_metric: ClassVar[str] = "f1_micro"
     headline_metric: ClassVar[str] = "subset_acc"
     report_section: ClassVar[str] = "multilabel_tasks"

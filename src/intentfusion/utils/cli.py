@@ -18,7 +18,8 @@ from intentfusion.errors import ConfigError, UserError
 
 HELP_ARGS = ("help", "--help", "-h")
 _NULL = ("", "null", "~")
-_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping"}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a mapping",
+               list: "a list, e.g. [a, b]"}
 
 
 def wants_help(args: Sequence[str]) -> bool:

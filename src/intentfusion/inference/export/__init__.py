@@ -10,6 +10,7 @@ Options (`key=value`, OmegaConf syntax; `help` prints this):
 | `onnx` | false | also `model.onnx`: the whole multi-task model, dynamic batch and sequence axes |
 | `quantize` | false | also `model.int8.onnx`: onnxruntime dynamic int8 quantization (implies `onnx=true`) |
 | `fuse` | false | also `model.fused.onnx` (+ `model.int8.fused.onnx` with `quantize`): transformer fusions |
+| `runtimes` | [] | more registered runtimes to build and check by name (`intentfusion.inference.runtimes`) |
 | `exporter` | dynamo | `dynamo` (`torch.onnx.export(dynamo=True)`, the supported path) or `legacy` (TorchScript) |
 | `opset` | null | ONNX opset (null: the exporter's default) |
 | `fallbacks` | null | default confidence fallbacks stored in the export (see below) |

@@ -11,17 +11,25 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from intentfusion.errors import CheckpointNotFoundError, exit_on_user_error
 from intentfusion.inference.export.card import find_metrics, model_card
-from intentfusion.inference.export.onnx import ExportError, export_onnx, fuse_onnx, quantize_onnx
+from intentfusion.inference.export.onnx import ExportError
 from intentfusion.inference.export.parity import accuracy, compare, entity_agreement, eval_split
 from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
 from intentfusion.inference.predictor import Predictor
-from intentfusion.inference.runners import OnnxRunner, TorchRunner
-from intentfusion.inference.runtimes import ONNX_FILES, SERVING_BATCH
+from intentfusion.inference.runners import TorchRunner
+from intentfusion.inference.runtimes import (
+    EXPORT_FLAG_RUNTIMES,
+    RUNTIMES,
+    SERVING_BATCH,
+    BuildContext,
+    Runtime,
+    get_runtime,
+)
 from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
 
 DEFAULTS: dict[str, Any] = {
@@ -30,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "onnx": False,
     "quantize": False,
     "fuse": False,
+    "runtimes": [],
     "exporter": "dynamo",
     "opset": None,
     "fallbacks": None,
@@ -39,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "overwrite": False,
 }
 TYPES: dict[str, type] = {"ckpt_path": str, "out": str, "opset": int, "fallbacks": dict, "metrics": str,
-                          "cache_dir": str}
+                          "cache_dir": str, "runtimes": list}
 USAGE = "python -m intentfusion.inference.export ckpt_path=X.ckpt out=DIR"
 
 
@@ -56,13 +65,18 @@ def _versions() -> dict[str, str]:
 
 
 def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quantize: bool = False,
-           fuse: bool = False, exporter: str = "dynamo", opset: int | None = None, fallbacks: dict | None = None,
-           metrics: str | None = None, eval_split_name: str = "test", cache_dir: str | None = None,
-           overwrite: bool = False, log: Any = print) -> dict[str, Any]:
+           fuse: bool = False, runtimes: Sequence[str] = (), exporter: str = "dynamo", opset: int | None = None,
+           fallbacks: dict | None = None, metrics: str | None = None, eval_split_name: str = "test",
+           cache_dir: str | None = None, overwrite: bool = False, log: Any = print) -> dict[str, Any]:
     """Write the export directory `out` (see the module docstring); returns the report (also in
-    `export_report.json`)."""
+    `export_report.json`). `runtimes`: registered runtimes to build and check (`intentfusion.inference.runtimes`)
+    besides those the flags ask for (`onnx`; `quantize`: int8; `fuse`: transformer fusions; both: fused int8)."""
     ckpt, out = Path(ckpt_path), Path(out)
-    onnx = bool(onnx or quantize or fuse)
+    names = {get_runtime(name).name for name in runtimes}
+    for flag, on in (("onnx", onnx), ("quantize", quantize), ("fuse", fuse)):
+        names.update(EXPORT_FLAG_RUNTIMES[flag] if on else ())
+    if quantize and fuse:
+        names.add("onnx-int8-fused")
     if exporter not in ("dynamo", "legacy"):
         raise ExportError(f"exporter={exporter!r}", "unknown exporter", "'dynamo' or 'legacy'")
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -87,8 +101,7 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
             "format": EXPORT_FORMAT,
             "format_version": EXPORT_VERSION,
             "tasks": tasks,
-            **net.parts_config,
-            "active_parts": {"bilstm": net.bilstm_active, "fusion": net.fusion_active},
+            **net.export_config,  # `net`: the NetConfig, `active_parts`
             "max_length": meta["max_length"],
             "precision": meta["precision"],
             "backbone": meta["backbone"],
@@ -100,9 +113,9 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
             "onnx": None,
         }
         report: dict[str, Any] = {"checkpoint": str(ckpt.resolve())}
-        if onnx:
-            onnx_files(net, tokenizer, meta, tmp, config, report, quantize=quantize, fuse=fuse, exporter=exporter,
-                       opset=opset, eval_split_name=eval_split_name, log=log)
+        if names - {"torch"}:
+            runtime_files(net, tokenizer, meta, tmp, config, report, sorted(names), exporter=exporter, opset=opset,
+                          eval_split_name=eval_split_name, log=log)
         (tmp / "intentfusion.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         metrics_data, metrics_path = find_metrics(ckpt, metrics)
@@ -129,26 +142,27 @@ def _timed(predictor: Predictor, texts: list[str]) -> tuple[dict[str, Any], floa
     return logits, len(texts) / max(time.perf_counter() - started, 1e-9)
 
 
-def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config: dict[str, Any],
-               report: dict[str, Any], *, quantize: bool, fuse: bool, exporter: str, opset: int | None,
-               eval_split_name: str, log: Any) -> None:
-    """Write the ONNX graphs asked for into `tmp` and check each against the PyTorch model on the evaluation split:
-    parity (logits, labels, entities), accuracy delta (when the split has labels), msgs/s at batch
-    `SERVING_BATCH` on this machine. Fills `config["onnx"]`, `config["runtimes"]` (what `runtime="auto"`
-    chooses from) and the report's `onnx`, `int8`, `onnx_fused`, `int8_fused`, `runtimes`."""
+def runtime_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config: dict[str, Any],
+                  report: dict[str, Any], names: Sequence[str], *, exporter: str, opset: int | None,
+                  eval_split_name: str, log: Any) -> None:
+    """Build the runtimes `names` (`intentfusion.inference.runtimes`, each after the one it requires) into `tmp`
+    and check each against the PyTorch model on the evaluation split: parity (logits, labels, entities),
+    accuracy delta (when the split has labels), msgs/s at batch `SERVING_BATCH` on this machine. Fills
+    `config["runtimes"]` (what `runtime="auto"` chooses from, with each file's description) and the report's
+    section per runtime name and `runtimes`."""
     label_names, tasks = meta["label_names"], list(meta["label_names"])
     texts, labels, report["eval_data"] = eval_split(meta["config"], label_names, net.task_types, eval_split_name)
     common = {"max_length": meta["max_length"], "task_types": net.task_types, "heads": net.heads,  # heads: decoding
               "batch_size": SERVING_BATCH}
     torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)
     reference, torch_speed = _timed(torch_predictor, texts)
-    torch_results = torch_predictor.predict(texts) if torch_predictor.token_tasks else []  # token tasks: entities
+    torch_results = torch_predictor.predict(texts) if torch_predictor.offset_tasks else []  # entities
     reference_accuracy = accuracy(reference, labels, net.heads) if labels is not None else None
     runtimes: dict[str, dict[str, Any]] = {"torch": {"file": None, "msgs_per_s": torch_speed, "accuracy_drop": 0.0,
                                                      "label_agreement": 1.0, "texts": len(texts)}}
 
-    def check(runtime: str) -> dict[str, Any]:
-        predictor = Predictor(OnnxRunner(tmp / ONNX_FILES[runtime], tasks), tokenizer, label_names, **common)
+    def check(runtime: Runtime) -> dict[str, Any]:
+        predictor = Predictor(runtime.runner(tmp / runtime.file, tasks, None), tokenizer, label_names, **common)
         logits, speed = _timed(predictor, texts)
         entities = entity_agreement(torch_results, predictor.predict(texts)) if torch_results else None
         out: dict[str, Any] = {"parity": compare(reference, logits, entities), "msgs_per_s": speed}
@@ -159,31 +173,28 @@ def onnx_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config
             out["accuracy"] = {"torch": reference_accuracy, "runtime": got, "delta": delta}
             drop = max(0.0, -min(delta.values(), default=0.0))
         p = out["parity"]
-        runtimes[runtime] = {"file": ONNX_FILES[runtime], "msgs_per_s": speed, "accuracy_drop": drop,
-                             "label_agreement": p["label_agreement"], "texts": len(texts)}
-        log(f"[export] {runtime}: max abs logit diff {p['max_abs_diff']:.2e}, identical labels "
+        runtimes[runtime.name] = {"file": runtime.file, "msgs_per_s": speed, "accuracy_drop": drop,
+                                  "label_agreement": p["label_agreement"], "texts": len(texts)}
+        log(f"[export] {runtime.name}: max abs logit diff {p['max_abs_diff']:.2e}, identical labels "
             f"{100 * p['label_agreement']:.2f} %" + (f", identical entities {100 * p['entity_agreement']:.2f} %"
                                                      if "entity_agreement" in p else "")
             + (", accuracy delta " + ", ".join(f"{t} {d:+.4f}" for t, d in delta.items()) if delta else "")
             + f", {speed:.0f} msgs/s (PyTorch {torch_speed:.0f})")
         return out
 
-    log(f"[export] ONNX ({exporter}) ...")
-    config["onnx"], seconds = export_onnx(net, tokenizer, tmp / ONNX_FILES["onnx"], exporter, opset)
-    report["onnx"] = {**config["onnx"], "export_seconds": seconds, **check("onnx")}
-    graphs = [("onnx", "int8", "onnx-int8")] if quantize else []
-    if fuse:
-        log("[export] ONNX with transformer fusions ...")
-        fused, seconds = fuse_onnx(net, tokenizer, tmp / ONNX_FILES["onnx-fused"], opset)
-        config["onnx"]["fused"] = {k: fused[k] for k in ("file", "method", "fused_operators")}
-        report["onnx_fused"] = {**fused, "export_seconds": seconds, **check("onnx-fused")}
-        graphs += [("onnx-fused", "int8_fused", "onnx-int8-fused")] if quantize else []
-    for source, key, runtime in graphs:
-        log(f"[export] int8 quantization of {ONNX_FILES[source]} ...")
-        q = quantize_onnx(tmp / ONNX_FILES[source], tmp / ONNX_FILES[runtime])
-        config["onnx"][key] = {k: q[k] for k in ("file", "method", "size_mb")}
-        report[key] = {**q, **check(runtime)}
-    config["runtimes"] = report["runtimes"] = runtimes
+    context = BuildContext(net, tokenizer, tmp, {"exporter": exporter, "opset": opset}, log)
+    described: dict[str, dict[str, Any]] = {}
+    for runtime in [RUNTIMES[n] for n in RUNTIMES if n in names]:  # registration order: required ones first
+        if runtime.build is None:
+            continue
+        if runtime.requires is not None and runtime.requires not in described:
+            raise ExportError(f"runtimes={list(names)}", f"{runtime.name} is built from {runtime.requires}",
+                              f"{runtime.requires} among the runtimes")
+        described[runtime.name] = runtime.build(context, runtime)
+        report[runtime.name] = {**described[runtime.name], **check(runtime)}
+    config["onnx"] = described.get("onnx")
+    config["runtimes"] = report["runtimes"] = {
+        name: {**record, "description": described.get(name)} for name, record in runtimes.items()}
 
 
 @exit_on_user_error
@@ -203,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     with user_errors_from(ValueError, ImportError):  # bad fallbacks, not an intentfusion checkpoint, no onnx extra
         export(ckpt, opts["out"], onnx=opts["onnx"], quantize=opts["quantize"], fuse=opts["fuse"],
-               exporter=opts["exporter"],
+               runtimes=opts["runtimes"], exporter=opts["exporter"],
                opset=opts["opset"], fallbacks=opts["fallbacks"], metrics=opts["metrics"],
                eval_split_name=opts["eval_split"], cache_dir=opts["cache_dir"], overwrite=opts["overwrite"])
     return 0

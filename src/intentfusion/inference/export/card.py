@@ -59,17 +59,19 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
         f"# intentfusion model: {', '.join(labels)}",
         "",
         f"Multi-task utterance classifier exported from `{ckpt}` on {config['created']}.",
-        f"One shared encoder (`{config['backbone'].get('name_or_path')}`, {config['pooling']} pooling) with one "
-        f"linear head per task; active extra parts: {parts}. Inputs are truncated to {config['max_length']} tokens.",
+        f"One shared encoder (`{config['backbone'].get('name_or_path')}`, {config['net']['pooling']} pooling) with "
+        f"one head per task; active extra parts: {parts}. Inputs are truncated to {config['max_length']} tokens.",
         "",
         "## Tasks and labels",
         "",
-        "| task | labels | temperature |",
-        "|---|---|---|",
+        "| task | type | labels | temperature |",
+        "|---|---|---|---|",
     ]
+    types = config["net"]["task_types"]
     for task, names in labels.items():
         t = temps.get(task)
-        lines.append(f"| {task} | {', '.join(f'`{n}`' for n in names)} | {f'{t:.3f}' if t else '1 (not calibrated)'} |")
+        lines.append(f"| {task} | {types.get(task, 'sequence')} | {', '.join(f'`{n}`' for n in names)} | "
+                     f"{f'{t:.3f}' if t else '1 (not calibrated)'} |")
     lines += ["", "Confidence = softmax(logits / temperature), the temperature fitted on validation by `evaluate.py`"
               + (" (no `temperatures.json` was found: run `evaluate.py` before exporting for calibrated "
                  "confidences)." if not temps else ".")]
@@ -89,14 +91,13 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
                   f"difference {p['max_abs_diff']:.2e}, identical labels {100 * p['label_agreement']:.2f} %"
                   + (f", identical entities {100 * p['entity_agreement']:.2f} % of texts" if "entity_agreement" in p
                      else "") + "."]
-    for key, label in (("int8", "int8"), ("onnx_fused", "fused"), ("int8_fused", "fused int8")):
-        if key not in report:
-            continue
+    for key in [k for k in report.get("runtimes") or {} if k not in ("torch", "onnx")]:
+        label = key
         q = report[key]
         size = f", {q['size_mb']} MB (fp32 {q['fp32_size_mb']} MB)" if "size_mb" in q else ""
         fused = (", fused operators: " + ", ".join(f"{op} {n}" for op, n in q["fused_operators"].items())
                  if q.get("fused_operators") else "")
-        lines += ["", f"`{q['file']}`: {q['method']}{size}{fused}; identical labels vs PyTorch "
+        lines += ["", f"`{q['file']}`: {q.get('method', label)}{size}{fused}; identical labels vs PyTorch "
                   f"{100 * q['parity']['label_agreement']:.2f} %, max abs logit difference "
                   f"{q['parity']['max_abs_diff']:.2e}."]
         if q.get("accuracy"):
@@ -132,7 +133,7 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
         "",
         "`encoder/` (Hugging Face encoder + tokenizer), `heads.safetensors` (heads, BiLSTM, fusion), `labels.json`, "
         "`temperatures.json`, `intentfusion.json` (task config), `export_report.json`"
-        + "".join(f", `{report[k]['file']}`" for k in ("onnx", "int8", "onnx_fused", "int8_fused") if k in report)
+        + "".join(f", `{r['file']}`" for r in (report.get("runtimes") or {}).values() if r["file"])
         + ".",
         "",
         "## Limitations",
