@@ -1,7 +1,10 @@
 """`resolve_trainer_precision`: `trainer.precision=auto` becomes what the CPU runs natively before a
-`Trainer` is built or the config recorded (train and evaluate); a value Lightning does not take is a `ConfigError`."""
+`Trainer` is built or the config recorded (train and evaluate); a value Lightning does not take is a `ConfigError`.
+The data configs share one base (`conf/data/_datamodule.yaml`) and declare every datamodule key they set."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import hydra
 import pytest
@@ -79,3 +82,23 @@ def test_evaluate_resolves_auto_before_it_builds_a_trainer(cfg_factory, tmp_path
     monkeypatch.setattr(evaluate_module, "load_run_config", load)
     with pytest.raises(Recorded, match="^32-true$"):
         evaluate_module.evaluate_checkpoint(cfg, tmp_path / "run.ckpt", tmp_path / "eval", [])
+
+
+DATA_CONFIGS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "data").glob("*.yaml")
+                      if not p.stem.startswith("_"))
+
+
+@pytest.mark.parametrize("data", DATA_CONFIGS)
+def test_every_data_config_shares_the_datamodule_keys_and_declares_what_the_readme_documents(cfg_factory,
+                                                                                           data: str) -> None:
+    import inspect
+
+    from intentfusion.data.datamodule import MultiTaskDataModule
+
+    text = (Path(__file__).resolve().parents[1] / "conf" / "data" / f"{data}.yaml").read_text()
+    assert "  - _datamodule" in text and "eval_batch_size" not in text  # the shared keys live in _datamodule.yaml
+    cfg = cfg_factory(f"data={data}").data
+    accepted = set(inspect.signature(MultiTaskDataModule).parameters)
+    declared = {k for k in cfg if not k.startswith("_")}
+    assert declared <= accepted, declared - accepted
+    assert {"label_all_subwords", "slice_by", "class_weights", "weighted_sampling", "test_splits"} <= declared

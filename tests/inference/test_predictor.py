@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from intentfusion.data.batching import pad_batch
+from intentfusion.errors import CheckpointNotFoundError
 from intentfusion.evaluation.suite import collect_outputs
 from intentfusion.inference import CONTROL_CHARS, EMPTY, TRUNCATED, Predictor
 from intentfusion.models.module import MultiTaskModule
@@ -302,3 +303,23 @@ def test_compiled_predictor_gives_the_eager_logits(predictor, ckpt) -> None:
         for task in predictor.tasks:
             torch.testing.assert_close(mine[task], eager[task][: len(batch)], atol=1e-4, rtol=1e-4)
     assert labels_of(compiled.predict(texts)) == labels_of(predictor.predict(texts))
+
+
+def test_the_calibration_is_an_explicit_input_and_the_predictor_says_which(ckpt, predictor, tmp_path) -> None:
+    copy = tmp_path / "run" / ckpt.name
+    copy.parent.mkdir()
+    shutil.copy(ckpt, copy)
+    plain = Predictor.from_checkpoint(copy)  # no temperatures.json beside it yet
+    assert plain.info["calibration"].startswith("none (no ") and plain.temperatures["intent"] == 1.0
+    (copy.parent / "temperatures.json").write_text(json.dumps({"intent": 2.5}))
+    beside = Predictor.from_checkpoint(copy)
+    assert beside.info["calibration"] == str(copy.parent / "temperatures.json") and beside.temperatures["intent"] == 2.5
+    off = Predictor.from_checkpoint(copy, temperatures=None)
+    assert off.info["calibration"].startswith("none") and off.temperatures["intent"] == 1.0
+    given = Predictor.from_checkpoint(copy, temperatures={"intent": 0.5, "unknown": 3.0})
+    assert given.info["calibration"] == "given" and given.temperatures["intent"] == 0.5
+    logits = predictor.logits(["where is my order"])["intent"][0]
+    confidence = off.predict_one("where is my order")["predictions"]["intent"]["confidence"]
+    assert confidence == pytest.approx(float(logits.softmax(-1).max()), abs=1e-6)
+    with pytest.raises(CheckpointNotFoundError, match="temperatures=nope.json"):
+        Predictor.from_checkpoint(copy, temperatures="nope.json")

@@ -86,5 +86,5 @@ def test_the_predictor_serves_it_and_auto_weighs_it(exported, tmp_path) -> None:
             Predictor.from_export(out, runtime="toy-unoptimised")
     finally:
         (tmp_path / "moved.onnx").rename(out / "model.toy.onnx")
-    with pytest.raises(ConfigError, match="'toy-unoptimized' is not a runtime"):
+    with pytest.raises(ConfigError, match="^runtime: unknown runtime 'toy-unoptimized'"):
         Predictor.from_export(out, runtime="toy-unoptimized")

@@ -54,7 +54,7 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _temperatures(path: Path, tasks: Sequence[str]) -> dict[str, float]:
+def read_temperatures(path: Path, tasks: Sequence[str]) -> dict[str, float]:
     """Per-task temperatures from a `temperatures.json` ({} when the file is absent); validated."""
     if not path.is_file():
         return {}
@@ -109,7 +109,7 @@ def load_checkpoint_net(
         "label_names": label_names,
         "max_length": int((config.get("data") or {}).get("max_length") or DEFAULT_MAX_LENGTH),
         "precision": str((config.get("trainer") or {}).get("precision", "32")),
-        "temperatures": _temperatures(path.parent / "temperatures.json", list(label_names)),
+        "temperatures": read_temperatures(path.parent / "temperatures.json", list(label_names)),  # exports copy them
         "backbone": dict(hp.get("backbone") or {"name_or_path": net_config.backbone}),
         "peft": net_config.peft,
         "config": config or None,
@@ -134,5 +134,5 @@ def load_export_config(directory: str | Path) -> dict[str, Any]:
     if not any((directory / "encoder").glob("*.safetensors")):
         raise CheckpointError(str(directory / "encoder"), "no *.safetensors weights", "the encoder's safetensors")
     config["label_names"] = _read_json(directory / "labels.json")
-    config["temperatures"] = _temperatures(directory / "temperatures.json", list(config["label_names"]))
+    config["temperatures"] = read_temperatures(directory / "temperatures.json", list(config["label_names"]))
     return config

@@ -17,6 +17,7 @@ Options (`key=value`, OmegaConf syntax, as for train.py; `help` prints this):
 | `precision` | auto | torch runtime: `auto` (as trained; fp32 where bf16 is only emulated), `32` or `bf16` |
 | `compile` | false | torch runtime: torch.compile the network (compiles for tens of seconds, then faster) |
 | `fallbacks` | null | low-confidence fallbacks, e.g. `'fallbacks={action: {threshold: 0.7, fallback: X}}'` |
+| `temperatures` | beside | checkpoints: `beside` (evaluate.py's `temperatures.json` by it), a file, `null` (T = 1) |
 | `distribution` | false | include every label's probability |
 | `include_text` | true | copy the message into its output line (false: leave it out) |
 | `threads` | null | torch / onnxruntime CPU threads (null: the libraries' default, one per core) |
@@ -81,12 +82,14 @@ DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "compile": False,
     "fallbacks": None,
+    "temperatures": "beside",
     "distribution": False,
     "include_text": True,
     "threads": None,
     "progress": True,
 }
-TYPES: dict[str, type] = {"model": str, "id_column": str, "out": str, "fallbacks": dict, "threads": int}
+TYPES: dict[str, type] = {"model": str, "id_column": str, "out": str, "fallbacks": dict, "threads": int,
+                          "temperatures": str}
 USAGE = "python predict.py model=EXPORT_DIR_OR_CKPT input=messages.txt"
 
 
@@ -180,7 +183,8 @@ def load_predictor(opts: dict[str, Any]) -> Any:
     with user_errors_from(ValueError, ImportError, TypeError):  # bad fallbacks / precision, no onnx extra, ...
         if model.is_dir():
             return Predictor.from_export(model, runtime=opts["runtime"], threads=opts["threads"], **common)
-        return Predictor.from_checkpoint(model, **common)
+        temperatures = None if opts["temperatures"].strip() in ("", "null", "~") else opts["temperatures"]
+        return Predictor.from_checkpoint(model, temperatures=temperatures, **common)
 
 
 def read_input(opts: dict[str, Any]) -> list[tuple[Any, str]]:

@@ -31,8 +31,10 @@ What it guarantees
   `control_characters_removed`) the spans are found in the cleaned text and mapped back onto the text as sent,
   so an entity's text then includes the removed characters that lay inside it. Words past the token budget
   (flag `truncated`) are in no entity. Sequence-task results are unchanged; fallbacks apply to sequence tasks.
-* **Calibrated confidence.** softmax(logits / T) with the task's temperature T from `temperatures.json` (written
-  next to the checkpoint by `evaluate.py`, copied into an export); T = 1 where there is none.
+* **Calibrated confidence.** softmax(logits / T) with the task's temperature T: an explicit input
+  (`from_checkpoint(temperatures=...)`: by default the `temperatures.json` `evaluate.py` wrote next to the
+  checkpoint; an export carries the ones it was calibrated with); T = 1 where there is none. `info["calibration"]`
+  says which were used.
 * **Fast by construction.** `torch.inference_mode`, texts sorted by token length and padded per batch
   (`batch_size`), results returned in input order; `compile=True` (torch runtime) runs the network through
   `torch.compile` (Inductor, dynamic shapes, frozen weights): each new shape class (batch of one, batch of many)
@@ -65,7 +67,13 @@ from intentfusion.data.alignment import subword_to_word, word_spans
 from intentfusion.data.batching import pad_batch
 from intentfusion.data.encoding import Encoded, encode_texts
 from intentfusion.errors import CheckpointNotFoundError, ConfigError
-from intentfusion.inference.loading import check_fallbacks, load_checkpoint_net, load_export_config, quiet_transformers
+from intentfusion.inference.loading import (
+    check_fallbacks,
+    load_checkpoint_net,
+    load_export_config,
+    quiet_transformers,
+    read_temperatures,
+)
 from intentfusion.inference.runners import Runner, TorchRunner, autocast_dtype
 from intentfusion.inference.runtimes import MAX_ACCURACY_DROP, fastest_runtime, get_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
@@ -100,6 +108,24 @@ def export_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module
         head.load_state_dict({k.removeprefix(prefix): v for k, v in parts.items() if k.startswith(prefix)})
         heads[task] = head.eval()
     return heads
+
+
+BESIDE = "beside"  # `from_checkpoint(temperatures=...)`: the `temperatures.json` next to the checkpoint
+
+
+def calibration_of(spec: str | Path | Mapping[str, float] | None, checkpoint: Path, tasks: list[str]
+                   ) -> tuple[dict[str, float], str]:
+    """(temperatures per task, where they come from) for `Predictor.from_checkpoint(temperatures=spec)`."""
+    if spec is None:
+        return {}, "none (temperatures=None)"
+    if isinstance(spec, Mapping):
+        return {t: float(v) for t, v in spec.items() if t in tasks}, "given"
+    path = checkpoint.parent / "temperatures.json" if spec == BESIDE else Path(spec)
+    if not path.is_file():
+        if spec == BESIDE:
+            return {}, f"none (no {path}: evaluate.py writes it)"
+        raise CheckpointNotFoundError(f"temperatures={spec}", "no such file", "a temperatures.json or None")
+    return read_temperatures(path, tasks), str(path)
 
 
 def _onto_sent(text: str, cleaned: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -185,14 +211,20 @@ class Predictor:
         cache_dir: str | Path | None = None,
         max_chars: int | None = None,
         compile: bool = False,
+        temperatures: str | Path | Mapping[str, float] | None = BESIDE,
     ) -> Predictor:
-        """From a training checkpoint (`weights_only=True`); temperatures from `temperatures.json` beside it."""
+        """From a training checkpoint (`weights_only=True`).
+
+        `temperatures`, the calibration: `"beside"` (default) the `temperatures.json` that `evaluate.py` wrote
+        next to the checkpoint, if there is one; a path to such a file; ``{task: T}``; or None (uncalibrated,
+        T = 1). Which one was used is in `info["calibration"]`."""
         net, tokenizer, meta = load_checkpoint_net(path, cache_dir)
         runner, precision = torch_runner(net, precision, meta["precision"], device, compile)
+        temps, calibration = calibration_of(temperatures, Path(path), list(meta["label_names"]))
         info = {"source": str(path), "format": "checkpoint", "runtime": "torch", "precision": precision,
-                "compiled": compile, "backbone": meta["backbone"].get("name_or_path")}
+                "compiled": compile, "backbone": meta["backbone"].get("name_or_path"), "calibration": calibration}
         return cls(runner, tokenizer, meta["label_names"], max_length=meta["max_length"], task_types=net.task_types,
-                   temperatures=meta["temperatures"], fallbacks=fallbacks, batch_size=batch_size,
+                   temperatures=temps, fallbacks=fallbacks, batch_size=batch_size,
                    max_chars=max_chars, info=info, heads=net.heads)
 
     @classmethod
@@ -254,7 +286,9 @@ class Predictor:
             runner, precision = spec.runner(path, tasks, threads), "32"
             heads = export_heads(directory, config)
         info = {"source": str(directory), "format": "export", "runtime": runtime, "precision": precision,
-                "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path")}
+                "compiled": compile, "backbone": config.get("backbone", {}).get("name_or_path"),
+                "calibration": (f"{directory / 'temperatures.json'} (exported with the model)"
+                                if config["temperatures"] else "none (exported without temperatures)")}
         if chosen_by:
             info["runtime_choice"] = chosen_by
         return cls(runner, tokenizer, label_names, max_length=config["max_length"],

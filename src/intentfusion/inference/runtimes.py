@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from intentfusion.errors import ConfigError
+from intentfusion.utils.registry import Registry
 
 MAX_ACCURACY_DROP = 0.005  # runtime="auto" takes a runtime only if it loses at most half a point on any task
 SERVING_BATCH = 32  # the batch size an export checks and times every runtime at
@@ -59,7 +59,7 @@ class Runtime:
     fp32_cpu: bool = True
 
 
-RUNTIMES: dict[str, Runtime] = {}
+RUNTIMES = Registry("runtime", "runtime")
 
 
 def register_runtime(runtime: Runtime) -> Runtime:
@@ -75,9 +75,7 @@ def runtime_choices() -> tuple[str, ...]:
 
 def get_runtime(name: str) -> Runtime:
     """The runtime registered under `name`; a `ConfigError` naming `runtime` otherwise."""
-    if name not in RUNTIMES:
-        raise ConfigError("runtime", f"{name!r} is not a runtime", f"one of {runtime_choices()}")
-    return RUNTIMES[name]
+    return RUNTIMES.lookup(name)
 
 
 def fastest_runtime(directory: str | Path, config: dict[str, Any], max_accuracy_drop: float = MAX_ACCURACY_DROP

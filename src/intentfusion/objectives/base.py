@@ -16,6 +16,7 @@ from torch import nn
 
 from intentfusion.errors import ConfigError
 from intentfusion.tasks import Features
+from intentfusion.utils.registry import Registry
 
 
 @dataclass
@@ -38,18 +39,12 @@ class Objective:
         raise NotImplementedError
 
 
-OBJECTIVES: dict[str, type[Objective]] = {}
+OBJECTIVES = Registry("objective", "phases.schedule.objectives")
 
 
 def register_objective(name: str) -> Callable[[type[Objective]], type[Objective]]:
     """Class decorator: register an `Objective` subclass under `name` (a later registration replaces it)."""
-
-    def register(cls: type[Objective]) -> type[Objective]:
-        cls.name = name
-        OBJECTIVES[name] = cls
-        return cls
-
-    return register
+    return OBJECTIVES.register(name)
 
 
 def build_objective(spec: str | Mapping[str, Any], where: str) -> tuple[Objective, float]:
@@ -57,9 +52,8 @@ def build_objective(spec: str | Mapping[str, Any], where: str) -> tuple[Objectiv
     options = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = options.pop("name", None)
     weight = float(options.pop("weight", 1.0))
-    if name not in OBJECTIVES:
-        raise ConfigError(where, f"unknown objective {name!r}", f"one of {sorted(OBJECTIVES)}")
+    cls = OBJECTIVES.lookup(name, where)
     try:
-        return OBJECTIVES[name](**options), weight
+        return cls(**options), weight
     except TypeError as e:
         raise ConfigError(where, f"objective {name!r}: {e}", "the options its constructor takes") from None

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import torch
 
-from intentfusion.errors import ConfigError
+from intentfusion.utils.registry import Registry
 
 
 @dataclass
@@ -40,22 +40,14 @@ class OOSScorer:
         raise NotImplementedError
 
 
-OOS_SCORERS: dict[str, type[OOSScorer]] = {}
+OOS_SCORERS = Registry("out-of-scope scorer", "suite.oos_scorers")
 
 
 def register_oos_scorer(name: str) -> Callable[[type[OOSScorer]], type[OOSScorer]]:
     """Class decorator: register an `OOSScorer` subclass under `name` (a later registration replaces it)."""
-
-    def register(cls: type[OOSScorer]) -> type[OOSScorer]:
-        cls.name = name
-        OOS_SCORERS[name] = cls
-        return cls
-
-    return register
+    return OOS_SCORERS.register(name)
 
 
 def oos_scorer(name: str) -> type[OOSScorer]:
     """The scorer registered under `name`; a `ConfigError` naming `suite.oos_scorers` otherwise."""
-    if name not in OOS_SCORERS:
-        raise ConfigError("suite.oos_scorers", f"unknown out-of-scope scorer {name!r}", f"one of {sorted(OOS_SCORERS)}")
-    return OOS_SCORERS[name]
+    return OOS_SCORERS.lookup(name)

@@ -5,33 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from intentfusion.errors import ConfigError
+from intentfusion.utils.registry import Registry
 
 if TYPE_CHECKING:
     from intentfusion.tasks.base import TaskType
 
 DEFAULT_TYPE = "sequence"
-TASK_TYPES: dict[str, type[TaskType]] = {}
+TASK_TYPES = Registry("task type", "tasks.types")
 
 
 def register_task_type(name: str) -> Callable[[type[TaskType]], type[TaskType]]:
     """Class decorator: register a `TaskType` subclass under `name` (a later registration of the name replaces
     it, so a test or a user module can register its own)."""
-
-    def register(cls: type[TaskType]) -> type[TaskType]:
-        cls.name = name
-        TASK_TYPES[name] = cls
-        return cls
-
-    return register
+    return TASK_TYPES.register(name)
 
 
 def task_type(name: str | None, task: str = "?") -> type[TaskType]:
     """The class registered under `name` (None: the default, `sequence`); a `ConfigError` naming the task."""
-    name = DEFAULT_TYPE if name is None else str(name)
-    if name not in TASK_TYPES:
-        raise ConfigError(f"tasks.types.{task}", f"unknown task type {name!r}", f"one of {sorted(TASK_TYPES)}")
-    return TASK_TYPES[name]
+    return TASK_TYPES.lookup(DEFAULT_TYPE if name is None else str(name), f"tasks.types.{task}")
 
 
 def resolve_task_types(tasks: list[str], declared: Mapping[str, str] | None) -> dict[str, type[TaskType]]:
