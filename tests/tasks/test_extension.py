@@ -134,8 +134,11 @@ def trained(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> tuple[
 
 
 def test_the_toy_type_is_registered_from_the_test_file() -> None:
-    assert TASK_TYPES["toy_regression"] is ToyRegression
-    assert "tasks/test_extension.py" in ToyRegression.__module__.replace(".", "/") + ".py"
+    import intentfusion
+
+    assert TASK_TYPES["toy_regression"] is ToyRegression and ToyRegression.name == "toy_regression"
+    src = Path(intentfusion.__file__).resolve().parent
+    assert not [p for p in src.rglob("*.py") if "toy_regression" in p.read_text(encoding="utf-8")]  # src unchanged
 
 
 def test_a_task_type_defined_in_a_test_trains_end_to_end(trained) -> None:

@@ -92,10 +92,10 @@ def test_jsonl_lists_and_hash_joined_strings_read_the_same(tmp_path: Path, cache
     read = [load_source("table", train=str(p), task_types=types) for p in (lists, joined)]
     pairs = [{split: [(r["text"], r["intents"]) for r in recs] for split, recs in splits.items()} for splits in read]
     assert pairs[0] == pairs[1]
-    assert all(isinstance(r["intents"], list) and r["intents"] for r in read[0]["train"])
+    assert all(isinstance(r["intents"], tuple) and r["intents"] for r in read[0]["train"])  # a set, not word-aligned
     csv = tmp_path / "requests.csv"
     csv.write_text("text,intents\nbook a table and cancel my order,book;cancel\nwhere is my parcel,track\n")
-    rows = load_source("table", train=str(csv), task_types=types, label_separator=";", fractions=[0.5, 0.5, 0.0])
+    rows = load_source("table", train=str(csv), val=str(csv), test=str(csv), task_types=types, label_separator=";")
     assert {tuple(r["intents"]) for s in rows.values() for r in s} == {("book", "cancel"), ("track",)}
 
 
@@ -262,3 +262,35 @@ def test_atis_intents_become_label_sets_from_the_task_declaration_alone(cfg_fact
     assert int((intents[labelled].sum(-1) > 1).sum()) == 15  # ATIS test's multi-intent queries, scored as sets
     assert int((~labelled).sum()) == 2  # atis_day_name: unseen in train, masked
     assert dm.task_types == {"intent": "multilabel", "slots": "token"} and "atis_flight" in dm.label_names["intent"]
+
+
+def test_label_sets_survive_noise_subsets_and_unknown_labels(tmp_path: Path) -> None:
+    data = requests_jsonl(tmp_path / "r.jsonl", n=200)
+    types = {"intents": "multilabel"}
+    noisy = load_source("table", train=str(data), task_types=types, noise={"test_p": 1.0, "train_p": 0.5, "seed": 3})
+    assert [r["intents"] for r in noisy["test_noisy"]] == [r["intents"] for r in noisy["test"]]  # not word-aligned
+    assert any(r["text"] != c["text"] for r, c in zip(noisy["test_noisy"], noisy["test"], strict=True))
+    assert all(r["intents"] for r in noisy["train"])  # noisy training copies keep theirs too
+    small = load_source("table", train=str(data), task_types=types, subset={"train": 40, "stratify": "intents"})
+    assert len(small["train"]) == 40
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"text": "book a table", "intents": ["book"]}\n{"text": "hi", "intents": ["book", "greet"]}\n')
+    with pytest.warns(UserWarning, match="masked the label of 1 example"):
+        masked = load_source("table", train=str(data), val=str(val), task_types=types, unknown_labels="mask")
+    assert [r["intents"] for r in masked["val"]] == [("book",), None]
+
+
+def test_a_source_without_a_typed_column_labels_no_such_task(tmp_path: Path, cache_dir: Path) -> None:
+    from functools import partial
+
+    multi = requests_jsonl(tmp_path / "multi.jsonl", n=120)
+    single = tmp_path / "single.jsonl"
+    single.write_text("\n".join(json.dumps({"text": f"where is parcel {i}", "intent": "track"}) for i in range(60)))
+    sources = {"multi": partial(load_source, "table", train=str(multi)),
+               "single": partial(load_source, "table", train=str(single), label_columns=["intent"])}
+    dm = MultiTaskDataModule(None, ["intents", "intent"], "builtin:tiny-xlmr", str(cache_dir), sources=sources,
+                             task_types={"intents": "multilabel"}, test_splits=["test"])
+    dm.setup()
+    assert dm.source_tasks == {"multi": ["intents"], "single": ["intent"]}
+    labels = dm.splits["train"].labels["intents"]
+    assert int((labels == IGNORE_INDEX).all(-1).sum()) == int((dm.splits["train"].source == 1).sum())

@@ -328,7 +328,7 @@ def load_atis(
 
     Multi-intent labels ``a#b``: ``first`` keeps ``a``; ``join`` keeps ``a#b`` as a class of its own;
     ``drop`` removes those examples (counted in a `DataWarning`); ``labels`` makes every intent a label set
-    (``["a", "b"]``, ``["a"]``) for a `multilabel` task, scored as sets; it is what a run gets whose
+    (``("a", "b")``, ``("a",)``) for a `multilabel` task, scored as sets; it is what a run gets whose
     ``tasks.types`` declares ``intent`` with a type of label sets (`tasks=atis_multilabel`).
     ``unknown_labels`` handles val/test intents unseen in train (ATIS test has ``atis_day_name``, absent from
     train; with ``join`` also three unseen combinations): ``mask`` (default) keeps the examples for slot filling
@@ -344,7 +344,7 @@ def load_atis(
         multi_intent = "labels"
     splits = _load_seq(root, "atis", hub)
     if multi_intent == "labels":
-        splits = {name: [{**r, "intent": sorted(set(r["intent"].split("#"))) if r["intent"] else None}
+        splits = {name: [{**r, "intent": tuple(sorted(set(r["intent"].split("#")))) if r["intent"] else None}
                          for r in recs] for name, recs in splits.items()}
         return resolve_unseen_labels(splits, [], unknown_labels, where="atis", set_tasks=["intent"])
     for name, recs in splits.items():

@@ -130,6 +130,11 @@ class TypedColumns:
     tokens_column: str | None = None
     declared: dict[str, str] = field(default_factory=dict)  # {task: the setting that named its column}
 
+    @property
+    def label_sets(self) -> list[str]:
+        """The tasks whose label is a set of labels (checked against the training split's labels)."""
+        return [task for task, cls in self.types.items() if cls.label_sets]
+
 
 def column_options(
     label_columns: dict[str, str] | list[str] | None,
@@ -162,7 +167,7 @@ def column_options(
     declared = {task: f"token_columns.{task}" for task in typed_cols}
     for task, name in (task_types or {}).items():
         cls = task_type(name, task)
-        if cls is task_type(None) or task in typed_cols:  # sequence: a label column like any other
+        if cls.samples_by_class or task in typed_cols:  # one label per example: a label column like any other
             continue
         typed[task] = cls
         typed_cols[task] = (columns or {}).get(task, task)
@@ -209,9 +214,12 @@ def table_records(
             f"{origin}: no label column besides '{text_column}' (columns present: {list(present)}); "
             "expected one column per task"
         )
+    # a column named only by a task's declared type may be absent: this source does not label that task
+    typed = {t: c for t, c in tokens.columns.items()
+             if c in present or not tokens.declared.get(t, "").startswith("tasks.types.")}
     wanted = {"tokens_column": tokens_col} if tokens_col is not None else {"text_column": text_column}
     wanted.update({f"label_columns.{task}": col for task, col in columns.items()})
-    wanted.update({tokens.declared.get(task, task): col for task, col in tokens.columns.items()})
+    wanted.update({tokens.declared.get(task, task): col for task, col in typed.items()})
     for option, col in wanted.items():
         if col not in present:
             raise DataSourceError(
@@ -232,7 +240,7 @@ def table_records(
                     for task, col in columns.items()})
         rec.update({task: tokens.types[task].parse(row.get(col), rec["text"], f"{where}: column '{col}'",
                                                    tokens.options)
-                    for task, col in tokens.columns.items()})
+                    for task, col in typed.items()})
         rec["source"] = name
         out.append(rec)
     return columns, clean_texts(out, origin)
@@ -336,7 +344,7 @@ def load_table(
         if path is not None:
             splits[split] = _records(path, text_column, columns, format, name, tokens)[1]
     splits = carve_splits(splits, columns, tokens.columns, fractions, seed, split_by, str(train))
-    return resolve_unseen_labels(splits, list(columns), unknown_labels, where=name)
+    return resolve_unseen_labels(splits, list(columns), unknown_labels, where=name, set_tasks=tokens.label_sets)
 
 
 def carve_splits(

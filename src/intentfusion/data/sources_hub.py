@@ -193,7 +193,7 @@ def load_hf(
         columns, out[ours] = table_records(origin, ds.column_names, rows, text_column, columns, source, tokens,
                                            keep=keep_columns)
     out = carve_splits(out, columns or {}, tokens.columns, fractions, seed, split_by, label)
-    return resolve_unseen_labels(out, list(columns or {}), unknown_labels, where=source)
+    return resolve_unseen_labels(out, list(columns or {}), unknown_labels, where=source, set_tasks=tokens.label_sets)
 
 
 

@@ -143,7 +143,7 @@ def _labels(value: Any, is_set: bool) -> list[str]:
     """The labels a record's value holds: a string label, or the members of a label set (``is_set``)."""
     if isinstance(value, str):
         return [value]
-    return [str(v) for v in value] if is_set and isinstance(value, list) else []
+    return [str(v) for v in value] if is_set and isinstance(value, list | tuple) else []
 
 
 def resolve_unseen_labels(

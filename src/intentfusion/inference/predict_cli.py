@@ -26,10 +26,10 @@ Options (`key=value`, OmegaConf syntax, as for train.py; `help` prints this):
 In a text file, blank lines are kept as empty (flagged) messages.
 
 Output (stdout, or `out=FILE`): `{"index": i, "text": ..., "predictions": {task: {"label", "confidence", ...}},
-"flags": [...]}` per message (`"id"` too with `id_column`); a model with token tasks adds `"entities": {task:
-[{"label", "text", "start", "end", "confidence"}]}` (character offsets into the message as read; see
-`intentfusion.inference.predictor`). A progress bar and, at the end, the throughput (messages/s, model loading
-excluded) go to stderr.
+"flags": [...]}` per message (`"id"` too with `id_column`); a multilabel task's prediction is `{"labels":
+[{"label", "confidence"}]}`; a model with token tasks adds `"entities": {task: [{"label", "text", "start", "end",
+"confidence"}]}` (character offsets into the message as read; see `intentfusion.inference.predictor`). A
+progress bar and, at the end, the throughput (messages/s, model loading excluded) go to stderr.
 
     predict.py model=exports/minilm input=messages.txt > predictions.jsonl
     predict.py model=exports/minilm input=tickets.csv column=body id_column=ticket_id out=pred.jsonl

@@ -18,19 +18,22 @@ What it guarantees
   config), padded per batch with `pad_batch`, and run through the same network (`MultiTaskNet`, the module
   that training runs, same weights) under the training run's precision (`precision="auto"`: bf16
   autocast for a `bf16-mixed` run, else float32; but float32 on a device that only emulates bf16, where it is
-  several times faster; an explicit `precision="bf16"` there runs bf16 and warns). Each task's head type
-  decodes its logits (`sequence`: the argmax label; `token`: entities, below).
+  several times faster; an explicit `precision="bf16"` there runs bf16 and warns). Each task's type decodes
+  its logits (`TaskType.decode`) into its JSON under the type's `output_key`: `sequence` the argmax label and
+  its confidence; `multilabel` `{"labels": [{"label", "confidence"}]}`, every label at or over its threshold
+  (chosen on validation), most confident first; `token` entities, below.
 * **Entities (token tasks).** A model with token-level tasks adds `"entities": {task: [{"label", "text",
-  "start", "end", "confidence"}, ...]}` to every result (sorted by `start`; `[]` for an empty text), and
-  `"predictions"` holds the sequence tasks only. Each whitespace word takes the tag predicted on its first
+  "start", "end", "confidence"}, ...]}` to every result (sorted by `start`; `[]` for an empty text); the
+  other tasks are under `"predictions"`. Each whitespace word takes the tag predicted on its first
   subword (as in training; a CRF head's Viterbi path over the words, the ONNX runtimes included, which read
-  its transitions from `heads.safetensors`), BIO tags become spans (`TokenHead.decode_text`, lenient like
-  `bio_to_spans(..., repair=True)`: an `I-x` after `O` starts an entity), and `confidence` is the lowest
+  its transitions from `heads.safetensors`), BIO tags become spans (`TokenTask.decode`, lenient like
+  `bio_to_spans(..., repair=True)`: an `I-x` after `O` starts an entity; the punctuation glued to the edge
+  words is no part of an entity: `#48213?` -> `#48213`), and `confidence` is the lowest
   calibrated probability of the predicted tag over the entity's words. `start` / `end` are character offsets
   into the text as sent, `text[start:end] == entity["text"]`; when control characters were removed (flag
   `control_characters_removed`) the spans are found in the cleaned text and mapped back onto the text as sent,
   so an entity's text then includes the removed characters that lay inside it. Words past the token budget
-  (flag `truncated`) are in no entity. Sequence-task results are unchanged; fallbacks apply to sequence tasks.
+  (flag `truncated`) are in no entity. Fallbacks apply to the tasks with one label per text (`sequence`).
 * **Calibrated confidence.** softmax(logits / T) with the task's temperature T: an explicit input
   (`from_checkpoint(temperatures=...)`: by default the `temperatures.json` `evaluate.py` wrote next to the
   checkpoint; an export carries the ones it was calibrated with); T = 1 where there is none. `info["calibration"]`
@@ -78,7 +81,7 @@ from intentfusion.inference.runners import Runner, TorchRunner, autocast_dtype
 from intentfusion.inference.runtimes import MAX_ACCURACY_DROP, fastest_runtime, get_runtime
 from intentfusion.inference.text import EMPTY, TRUNCATED, check_texts, sanitize
 from intentfusion.models.config import NetConfig
-from intentfusion.models.net import MultiTaskNet
+from intentfusion.models.net import MultiTaskNet, build_heads, upgrade_state_dict
 from intentfusion.tasks import TextContext, task_type
 from intentfusion.utils.hardware import serving_precision, torch_threads, warn_if_slow_bf16
 
@@ -93,21 +96,14 @@ def torch_runner(net: MultiTaskNet, precision: str, trained: str, device: str, c
 
 def export_heads(directory: Path, config: dict[str, Any]) -> dict[str, nn.Module]:
     """An export's task heads with their weights (a CRF's transitions, a multilabel task's thresholds), for
-    decoding what an ONNX runtime computed."""
+    decoding what a runtime other than torch computed (legacy key names upgraded)."""
     from safetensors.torch import load_file
 
     hidden = int(json.loads((directory / "encoder" / "config.json").read_text(encoding="utf-8"))["hidden_size"])
-    parts = load_file(str(directory / "heads.safetensors"))
-    net, _ = NetConfig.from_export(config)
-    options = {"token_head": net.token_head}
-    heads = {}
-    for task, names in net.label_names.items():
-        cls = task_type(net.task_types.get(task), task)
-        head = cls(names, hidden, 0.0, **options.get(cls.options_key, {}))
-        prefix = f"heads.{task}."
-        head.load_state_dict({k.removeprefix(prefix): v for k, v in parts.items() if k.startswith(prefix)})
-        heads[task] = head.eval()
-    return heads
+    heads = build_heads(NetConfig.from_export(config)[0], hidden, dropout=0.0)
+    parts = upgrade_state_dict(load_file(str(directory / "heads.safetensors")))
+    heads.load_state_dict({k.removeprefix("heads."): v for k, v in parts.items() if k.startswith("heads.")})
+    return {task: head.eval() for task, head in heads.items()}
 
 
 BESIDE = "beside"  # `from_checkpoint(temperatures=...)`: the `temperatures.json` next to the checkpoint

@@ -43,8 +43,11 @@ class MultiTaskModule(L.LightningModule):
     config) are taken over at `setup` and stored in the hyperparameters (so checkpoints keep them). Batches
     carry ``labels: {task: tensor}``; each head computes its own loss and metrics. Evaluation reports
     ``<split>/<task>/<metric>`` and, for batches with ``groups`` (several sources, or slices),
-    ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task; with a token task also
-    ``<split>/exact_match``, the share of utterances whose every label (intent and every slot) is right.
+    ``<split>/<group>/<task>/<metric>`` over the group's examples labelled for the task; with a task type that
+    asks for it (token, multilabel) also ``<split>/exact_match``, the share of utterances whose every label
+    (intent and every slot) is right (a multilabel task's decided at the thresholds of the epoch before: they
+    are chosen on validation at the end of the epoch). Training minimises the phase's objectives
+    (`intentfusion.objectives`; default `supervised`: each task's loss, weighted by ``task_weights``).
 
     With ``peft`` (``{method: lora, r, alpha, dropout, target_modules}``, `intentfusion.models.adapters`) the
     encoder gets adapters before the optimizer is built; its base weights never train nor enter the optimizer,

@@ -29,6 +29,16 @@ from intentfusion.tasks import Features, resolve_task_types
 PART_PREFIXES = ("heads.", "bilstm.", "fusion.")  # everything but the encoder
 
 
+def build_heads(config: NetConfig, hidden_size: int, dropout: float | None = None) -> nn.ModuleDict:
+    """One head per task of `config`, of its task type, with the option block its type's `options_key` names."""
+    options = {"token_head": config.token_head}
+    return nn.ModuleDict({
+        task: cls(config.label_names[task], hidden_size, config.head_dropout if dropout is None else dropout,
+                  **options.get(cls.options_key, {}))
+        for task, cls in resolve_task_types(list(config.label_names), config.task_types).items()
+    })
+
+
 class MultiTaskNet(nn.Module):
     """Shared encoder + pooled vector (+ gated BiLSTM branch) -> one head per task (+ label fusion).
 
@@ -44,8 +54,7 @@ class MultiTaskNet(nn.Module):
         self.config = config
         self.label_names = {t: list(n) for t, n in config.label_names.items()}
         self.tasks = list(self.label_names)
-        classes = resolve_task_types(self.tasks, config.task_types)
-        self.task_types = {t: cls.name for t, cls in classes.items()}
+        self.task_types = {t: cls.name for t, cls in resolve_task_types(self.tasks, config.task_types).items()}
         self.encoder = encoder
         base = encoder.get_base_model() if has_adapters(encoder) else encoder
         if getattr(base, "pooler", None) is not None:  # BERT's pooler is unused: we pool ourselves
@@ -53,11 +62,7 @@ class MultiTaskNet(nn.Module):
         hidden = self.encoder.config.hidden_size
         self.pooler = Pooler(config.pooling)
         self.bilstm = BiLSTMBranch(hidden, **config.bilstm)
-        options = {"token_head": config.token_head}
-        self.heads = nn.ModuleDict({
-            task: cls(self.label_names[task], hidden, config.head_dropout, **options.get(cls.options_key, {}))
-            for task, cls in classes.items()
-        })
+        self.heads = build_heads(config, hidden)
         self.fusion = LabelFusion(self.heads, config.fusion_pairs)
         self.bilstm_active = False
         self.fusion_active = False

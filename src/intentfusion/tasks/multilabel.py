@@ -25,7 +25,7 @@ LABELS_CELL = "labels joined by the separator (`a#b`, option label_separator) or
 class MultiLabelTask(TaskType):
     """A set of labels per utterance: dropout + linear on the pooled vector -> one logit per label (N, C).
 
-    Data: a record's label is a list of label names (an empty list: labelled, no label); a file cell holds them
+    Data: a record's label is a tuple of label names (empty: labelled, no label); a file cell holds them
     joined by ``label_separator`` (default `#`, the ATIS convention) or as a JSON list, hub data as
     `Sequence(ClassLabel)`. Targets are multi-hot (N, C) floats, a row of -100 where a record has no label.
     Loss: binary cross-entropy, mean over labels, summed over the labelled examples (class weights, when set,
@@ -54,8 +54,9 @@ class MultiLabelTask(TaskType):
 
     # ------------------------------------------------------------------------------------- data side
     @classmethod
-    def parse(cls, value: Any, text: str, where: str, options: Mapping[str, Any]) -> list[str] | None:
-        """A list of label names from `a#b` (``label_separator``), a JSON list (also as a string), or a list."""
+    def parse(cls, value: Any, text: str, where: str, options: Mapping[str, Any]) -> tuple[str, ...] | None:
+        """The label set (a sorted tuple: records keep lists for word-aligned fields only, which the noise
+        transforms realign) from `a#b` (``label_separator``), a JSON list (also as a string), or a list."""
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if isinstance(value, str) and value.strip().startswith("["):
@@ -65,9 +66,9 @@ class MultiLabelTask(TaskType):
                 raise DataSourceError(where, f"invalid JSON ({e.msg}) {value[:60]!r}", LABELS_CELL) from None
         if isinstance(value, str):
             separator = str(options.get("label_separator") or DEFAULT_SEPARATOR)
-            return sorted({part.strip() for part in value.split(separator) if part.strip()})
-        if isinstance(value, list) and all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
-            return sorted({str(v).strip() for v in value if str(v).strip()})
+            return tuple(sorted({part.strip() for part in value.split(separator) if part.strip()}))
+        if isinstance(value, list | tuple) and all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            return tuple(sorted({str(v).strip() for v in value if str(v).strip()}))
         raise DataSourceError(where, f"a JSON {type(value).__name__} {str(value)[:60]}", LABELS_CELL)
 
     @classmethod
@@ -140,7 +141,9 @@ class MultiLabelTask(TaskType):
         """The per-label thresholds, chosen on the validation split's probabilities."""
         from intentfusion.evaluation.multilabel import choose_thresholds
 
-        probs, target = collection["sets"].values()
+        metric = collection["sets"]
+        with metric.sync_context():  # under DDP: every rank chooses on the whole split
+            probs, target = metric.values()
         if len(probs):
             self.thresholds.copy_(choose_thresholds(probs.cpu(), target.cpu()).to(self.thresholds.device))
 
@@ -150,8 +153,8 @@ class MultiLabelTask(TaskType):
     # ------------------------------------------------------------------------------------- predictions
     def decode(self, logits: torch.Tensor, contexts: Sequence[TextContext], temperature: float = 1.0,
                distribution: bool = False) -> list[dict[str, Any]]:
+        chosen = logits.float().sigmoid() >= self.thresholds.to(logits.device)  # thresholds: chosen at T = 1
         probs = (logits.float() / temperature).sigmoid()
-        chosen = probs >= self.thresholds.to(probs.device)
         out = []
         for row, keep in zip(probs.tolist(), chosen.tolist(), strict=True):
             labels = sorted(((self.labels[k], p) for k, p in enumerate(row) if keep[k]), key=lambda lp: -lp[1])

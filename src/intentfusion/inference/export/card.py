@@ -46,7 +46,8 @@ def _metrics_table(data: dict[str, Any], ckpt: Path) -> list[str]:
         if any("f1_macro" not in vals and "f1" in vals for vals in rows.values()):
             lines += ["", "Token tasks: token accuracy and span F1 (seqeval, strict IOB2) in these columns."]
     if "best/val/score" in metrics:
-        lines += ["", f"Best validation score (mean macro-F1 over tasks): {metrics['best/val/score']:.4f}"]
+        lines += ["", "Best validation score (the mean over tasks of each task type's score metric: macro-F1, span F1, "
+                  f"micro-F1): {metrics['best/val/score']:.4f}"]
     return lines
 
 
@@ -72,7 +73,8 @@ def model_card(config: dict[str, Any], report: dict[str, Any], metrics: dict | N
         t = temps.get(task)
         lines.append(f"| {task} | {types.get(task, 'sequence')} | {', '.join(f'`{n}`' for n in names)} | "
                      f"{f'{t:.3f}' if t else '1 (not calibrated)'} |")
-    lines += ["", "Confidence = softmax(logits / temperature), the temperature fitted on validation by `evaluate.py`"
+    lines += ["", "Confidence = softmax(logits / temperature) (a multilabel task: a sigmoid per label, decided at the "
+              "thresholds chosen on validation), the temperature fitted on validation by `evaluate.py`"
               + (" (no `temperatures.json` was found: run `evaluate.py` before exporting for calibrated "
                  "confidences)." if not temps else ".")]
     if config.get("fallbacks"):
