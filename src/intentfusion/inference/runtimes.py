@@ -47,7 +47,6 @@ class Runtime:
         build: writes `file` into the export (`BuildContext`), returns its description (``intentfusion.json``).
         export_flags: the export options that write it (for the error when it is missing).
         requires: a runtime whose file `build` reads (built before it).
-        fp32_cpu: it runs fp32 on the CPU only (`runtime="auto"` keeps torch for other devices / precisions).
     """
 
     name: str
@@ -56,7 +55,6 @@ class Runtime:
     build: Callable[[BuildContext, Runtime], dict[str, Any]] | None = None
     export_flags: str = ""
     requires: str | None = None
-    fp32_cpu: bool = True
 
 
 RUNTIMES = Registry("runtime", "runtime")
@@ -139,7 +137,7 @@ def _quantized(context: BuildContext, runtime: Runtime) -> dict[str, Any]:
     return quantize_onnx(context.directory / source, context.directory / runtime.file)
 
 
-register_runtime(Runtime("torch", fp32_cpu=False))
+register_runtime(Runtime("torch"))
 register_runtime(Runtime("onnx", "model.onnx", _onnx_runner, _export_plain, "onnx=true"))
 register_runtime(Runtime("onnx-int8", "model.int8.onnx", _onnx_runner, _quantized, "quantize=true", requires="onnx"))
 register_runtime(Runtime("onnx-fused", "model.fused.onnx", _onnx_runner, _export_fused, "fuse=true"))

@@ -267,16 +267,19 @@ class MultiTaskModule(L.LightningModule):
         loss, _, _ = self.loss(logits, batch["labels"])
         self.log(f"{split}/loss", loss, batch_size=batch["input_ids"].shape[0], add_dataloader_idx=False)
         groups = {None: None, **batch.get("groups", {})}  # None: the whole batch
+        joint = any(head.exact_match for head in self.net.heads.values())
         labelled, right = {}, {}  # per task and example: labelled for it, entirely right (the exact match)
         for task, head in self.net.heads.items():
             gold = batch["labels"][task]
-            labelled[task], right[task] = head.labelled(gold), head.correct(logits[task], gold)
+            labelled[task] = head.labelled(gold)
+            if joint:
+                right[task] = head.correct(logits[task], gold)
             for group, members in groups.items():
                 rows = labelled[task] if members is None else labelled[task] & members
                 if bool(rows.any()):  # a split or group without the task's labels (another source's) logs none
                     metrics = self._split_metrics(split, group).tasks[task]
                     metrics.update(*head.metric_inputs(logits[task][rows], gold[rows]))
-        if any(head.exact_match for head in self.net.heads.values()):  # joint SLU: all of an utterance's labels
+        if joint:  # joint SLU: all of an utterance's labels right
             complete = torch.stack(list(labelled.values())).all(0)
             all_right = torch.stack(list(right.values())).all(0)
             for group, members in groups.items():

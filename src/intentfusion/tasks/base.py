@@ -96,9 +96,16 @@ class TaskType(nn.Module):
     options_key: ClassVar[str | None] = None  # the network option block it takes (e.g. `token_head`)
 
     def __init__(self, labels: Sequence[str], hidden_size: int, dropout: float = 0.1) -> None:
+        """The default head: dropout + a linear layer, one output per label (`forward` reads the pooled vector)."""
         super().__init__()
         self.labels = list(labels)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(hidden_size, len(self.labels))
         self.register_buffer("class_weight", None, persistent=False)
+
+    def forward(self, features: Features) -> torch.Tensor:
+        """Logits (N, C) from the pooled vector."""
+        return self.linear(self.dropout(features.pooled))
 
     # ------------------------------------------------------------------------------------- data side
     @classmethod

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from intentfusion.errors import DataError, DataSourceError
-from intentfusion.tasks.base import EncodeContext, Features, ReportContext, TaskType, TextContext
+from intentfusion.tasks.base import EncodeContext, ReportContext, TaskType, TextContext
 from intentfusion.tasks.registry import register_task_type
 from intentfusion.types import IGNORE_INDEX, Records
 
@@ -45,12 +45,7 @@ class MultiLabelTask(TaskType):
 
     def __init__(self, labels: Sequence[str], hidden_size: int, dropout: float = 0.1) -> None:
         super().__init__(labels, hidden_size, dropout)
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, len(self.labels))
         self.register_buffer("thresholds", torch.full((len(self.labels),), 0.5))
-
-    def forward(self, features: Features) -> torch.Tensor:
-        return self.linear(self.dropout(features.pooled))
 
     # ------------------------------------------------------------------------------------- data side
     @classmethod

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from intentfusion.errors import DataError
-from intentfusion.tasks.base import Features, ReportContext, TaskType, TextContext
+from intentfusion.tasks.base import ReportContext, TaskType, TextContext
 from intentfusion.tasks.registry import register_task_type
 from intentfusion.types import IGNORE_INDEX, Records
 
@@ -30,14 +30,6 @@ class SequenceTask(TaskType):
     samples_by_class: ClassVar[bool] = True
     score_metric: ClassVar[str] = "f1_macro"
     headline_metric: ClassVar[str] = "acc"
-
-    def __init__(self, labels: Sequence[str], hidden_size: int, dropout: float = 0.1) -> None:
-        super().__init__(labels, hidden_size, dropout)
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, len(self.labels))
-
-    def forward(self, features: Features) -> torch.Tensor:
-        return self.linear(self.dropout(features.pooled))
 
     @classmethod
     def label_set(cls, task: str, records: Mapping[str, Records]) -> list[str]:

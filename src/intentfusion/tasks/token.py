@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from intentfusion.data.alignment import align_labels, continuation_map, word_spans
-from intentfusion.data.slots import check_tags, spans_to_bio
+from intentfusion.data.slots import bio_to_spans, check_tags, spans_to_bio
 from intentfusion.errors import ConfigError, DataError, DataSourceError
 from intentfusion.tasks.base import EncodeContext, Features, ReportContext, TaskType, TextContext
 from intentfusion.tasks.registry import register_task_type
@@ -72,8 +72,6 @@ class TokenTask(TaskType):
         super().__init__(labels, hidden_size, dropout)
         if layer not in ("linear", "bilstm_mlp"):
             raise ConfigError("model.token_head.layer", f"{layer!r}", "linear or bilstm_mlp")
-        self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(hidden_size, len(self.labels))
         self.layer = layer
         self.lstm = None
         if layer == "bilstm_mlp":
@@ -290,15 +288,8 @@ class TokenTask(TaskType):
         if not tags:
             return None
         tags += ["O"] * (len(context.spans) - len(tags))  # words cut by truncation
-        entities: list[dict[str, Any]] = []
-        previous = "O"
-        for (start, end), tag in zip(context.spans, tags, strict=True):
-            if tag != "O" and tag.startswith("I-") and previous[2:] == tag[2:] and previous != "O":
-                entities[-1]["end"] = end
-            elif tag != "O":
-                entities.append({"label": tag[2:], "start": start, "end": end})
-            previous = tag
-        return [_entity(context.text, e["label"], e["start"], e["end"]) for e in entities]
+        spans = bio_to_spans(context.text, tags, repair=True)
+        return [_entity(context.text, e["label"], e["start"], e["end"]) for e in spans]
 
     # ------------------------------------------------------------------------------------- evaluation
     def report(self, task: str, outputs: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
