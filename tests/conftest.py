@@ -26,13 +26,11 @@ FAST = ["data.source.n=480", "tasks=support4", "hparams.batch_size=16", "hparams
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache of built tiny backbones for the whole session; `builtin:tiny-xlmr` (conf/backbone/tiny.yaml) is
-    built up front (~0.5 s), because `MultiTaskModule` resolves its backbone without a corpus and so cannot
-    build it (a test may construct the model before any datamodule has run)."""
-    from intentfusion.data.support import tiny_backbone_corpus
+    built up front (~0.5 s) from the corpus it names."""
     from intentfusion.models.backbone import resolve_backbone
 
     cache = tmp_path_factory.mktemp("cache")
-    resolve_backbone("builtin:tiny-xlmr", cache, corpus=tiny_backbone_corpus)
+    resolve_backbone("builtin:tiny-xlmr", cache)
     return cache
 
 

@@ -25,7 +25,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.models.backbone import resolve_backbone
 from intentfusion.train import train
 
@@ -35,7 +34,7 @@ TOLERANCE = 1e-5  # measured: ~3.5e-7 (reduction order); the top layer moves by 
 
 
 def _tiny_without_dropout(tmp_path: Path, cache_dir: Path) -> Path:
-    built = Path(resolve_backbone("builtin:tiny-xlmr", cache_dir, corpus=tiny_backbone_corpus))
+    built = Path(resolve_backbone("builtin:tiny-xlmr", cache_dir))
     copy = tmp_path / "tiny-xlmr-nodropout"
     shutil.copytree(built, copy)
     config = json.loads((copy / "config.json").read_text())

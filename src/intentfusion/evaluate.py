@@ -14,11 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from intentfusion.config import resolve_trainer_precision
 from intentfusion.data.alignment import subword_to_word, word_spans
-from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, CheckpointNotFoundError
 from intentfusion.evaluation.report_md import render_report
 from intentfusion.evaluation.suite import collect_outputs, evaluate_model, group_metrics, write_predictions
-from intentfusion.models.backbone import resolve_backbone
 from intentfusion.models.module import MultiTaskModule
 from intentfusion.tasks import TextContext
 from intentfusion.utils.instantiate import instantiate_group
@@ -64,10 +62,6 @@ def evaluate_checkpoint(cfg: DictConfig, ckpt: Path, out_dir: Path, loggers: lis
     run_cfg = load_run_config(ckpt)
     if cfg.get("data_overrides"):
         run_cfg.data = OmegaConf.merge(run_cfg.data, cfg.data_overrides)
-    backbone = OmegaConf.select(run_cfg, "model.backbone.name_or_path")
-    if backbone:  # a builtin tiny backbone missing from this cache is built before the module looks for it
-        cache_dir = OmegaConf.select(run_cfg, "model.cache_dir") or ".cache"
-        resolve_backbone(backbone, cache_dir, corpus=tiny_backbone_corpus)
     model = MultiTaskModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
     L.seed_everything(run_cfg.get("seed", 0), workers=True)
     datamodule = hydra.utils.instantiate(run_cfg.data, label_names=model.label_names, task_types=model.net.task_types)

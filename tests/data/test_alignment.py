@@ -60,7 +60,7 @@ def _bytelevel(trim_offsets: bool) -> Any:
 @pytest.fixture(scope="module")
 def tokenizers(cache_dir: Path) -> dict[str, Any]:
     def tiny(name: str) -> Any:
-        return load_tokenizer(resolve_backbone(name, cache_dir, corpus=tiny_backbone_corpus))
+        return load_tokenizer(resolve_backbone(name, cache_dir))
 
     return {
         "wordpiece": tiny("builtin:tiny-distilbert"),

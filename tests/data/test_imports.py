@@ -183,3 +183,33 @@ def test_evaluation_imports_no_network_task_or_serving_code() -> None:
     offenders = {m: sorted(n for n in _imported(m, text, m in packages) if n.startswith(above))
                  for m, text in code.items()}
     assert not {m: names for m, names in offenders.items() if names}, offenders
+
+
+def _external(module: str, text: str, is_package: bool) -> set[str]:
+    """Top-level names of the packages outside intentfusion that ``module``'s code imports (lazy imports too)."""
+    return {name.split(".")[0] for name in _imported(module, text, is_package)} - {"intentfusion"}
+
+
+def test_serving_code_needs_no_hydra_or_lightning() -> None:
+    """`inference/` (Predictor, export, serving) and every intentfusion module it reaches, lazily or not, import
+    neither Hydra nor Lightning: the export job that rebuilds training data lives in `intentfusion.export`."""
+    code, packages = _sources(PACKAGE_ROOT)
+    graph = _graph(code, packages)
+    reached = {m for m in code if m.startswith("intentfusion.inference")}
+    todo = list(reached)
+    while todo:
+        for dep in graph[todo.pop()] - reached:
+            reached.add(dep)
+            todo.append(dep)
+    assert "intentfusion.models.net" in reached and "intentfusion.tasks.token" in reached
+    offenders = {m: sorted(_external(m, code[m], m in packages) & {"hydra", "lightning", "pytorch_lightning"})
+                 for m in sorted(reached)}
+    assert not {m: names for m, names in offenders.items() if names}, offenders
+
+
+def test_only_the_support_source_imports_the_support_corpus() -> None:
+    code, packages = _sources(PACKAGE_ROOT)
+    support = "intentfusion.data.support"
+    importers = sorted(m for m, text in code.items() if m.split(".")[:3] != support.split(".")
+                       and not m.startswith(f"{support}_") and support in _imported(m, text, m in packages))
+    assert importers == [], f"only {support} imports the embedded corpus; also: {importers}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from intentfusion.data.support import LABELS
 from intentfusion.evaluation.business import (
     ACTION_LABELS,
     DEFAULT_THRESHOLDS,
@@ -30,6 +31,7 @@ PRED = [p for _, p in PAIRS]
 
 def test_labels_match_the_data() -> None:
     assert set(ACTION_LABELS) == {AUTO, MORE, ESC}
+    assert ACTION_LABELS == LABELS["action"]  # the support seed's label order
 
 
 def test_default_cost_on_known_confusion() -> None:

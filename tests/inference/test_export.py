@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from intentfusion.errors import CheckpointError, ConfigError
+from intentfusion.export import export, main
 from intentfusion.inference import Predictor
-from intentfusion.inference.export import export, main
 from intentfusion.utils.hardware import torch_threads
 
 from .test_predictor import ODD, active_parts_checkpoint, best_checkpoint

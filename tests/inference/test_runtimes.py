@@ -52,7 +52,7 @@ TOY = register_runtime(Runtime("toy-unoptimised", "model.toy.onnx", UnoptimisedR
 
 @pytest.fixture(scope="module")
 def exported(tiny_run, tmp_path_factory) -> tuple[Path, dict]:
-    from intentfusion.inference.export import export
+    from intentfusion.export import export
 
     out = tmp_path_factory.mktemp("toy_runtime") / "model"
     return out, export(best_checkpoint(tiny_run), out, runtimes=["toy-unoptimised"], log=lambda *_: None)

@@ -16,8 +16,9 @@ from intentfusion.data.alignment import subword_to_word, word_spans
 from intentfusion.data.batching import pad_batch
 from intentfusion.data.encoding import encode_texts
 from intentfusion.data.slots import bio_to_spans
+from intentfusion.export import export
 from intentfusion.inference import Predictor
-from intentfusion.inference.export import accuracy, export
+from intentfusion.inference.export import accuracy
 from intentfusion.inference.text import sanitize
 from intentfusion.models.module import MultiTaskModule
 from intentfusion.tasks import TextContext, TokenTask

@@ -13,7 +13,6 @@ import lightning as L
 import pytest
 import torch
 
-from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import CheckpointError, ConfigError
 from intentfusion.inference import Predictor
 from intentfusion.inference.loading import load_checkpoint_net
@@ -81,7 +80,7 @@ def lora_run(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path):
 @pytest.mark.parametrize(("name", "targets"), [("builtin:tiny-xlmr", {"query", "value"}),
                                                ("builtin:tiny-distilbert", {"q_lin", "v_lin"})])
 def test_default_targets_follow_the_architecture(name: str, targets: set[str], cache_dir: Path) -> None:
-    encoder = load_encoder(resolve_backbone(name, cache_dir, corpus=tiny_backbone_corpus))
+    encoder = load_encoder(resolve_backbone(name, cache_dir))
     wrapped = with_adapters(encoder, LORA)
     adapted = {n.split(".")[-1] for n, m in wrapped.named_modules() if hasattr(m, "lora_A")}
     assert adapted == targets
@@ -189,7 +188,7 @@ def test_resume_across_a_phase_boundary_equals_the_uninterrupted_run(lora_run, c
 def test_merged_export_predicts_like_the_unmerged_model(lora_run, tmp_path: Path) -> None:
     from transformers import AutoModel
 
-    from intentfusion.inference.export import export
+    from intentfusion.export import export
 
     cfg, _ = lora_run
     out = tmp_path / "export"

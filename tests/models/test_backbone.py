@@ -242,24 +242,28 @@ def test_resolve_builds_once_then_cache_hit(tmp_path, monkeypatch):
     assert B.resolve_backbone("/some/local/dir", tmp_path) == "/some/local/dir"
 
 
-def test_resolve_with_the_support_corpus(tmp_path):
-    from intentfusion.data.support import tiny_backbone_corpus
+def test_resolve_builds_from_the_support_corpus_by_default(tmp_path, monkeypatch):
+    """Without a corpus a tiny backbone is built from the one it names (`TINY_CORPUS`), not a toy one."""
+    monkeypatch.setattr(B, "TINY_CORPUS", "tests.models.test_backbone:_counted_corpus")
+    _CALLS.clear()
+    B.resolve_backbone("builtin:tiny-distilbert", tmp_path / "toy")
+    assert _CALLS == [1]  # the named corpus is imported only when a build is needed ...
+    B.resolve_backbone("builtin:tiny-distilbert", tmp_path / "toy")
+    assert _CALLS == [1]  # ... and not on a cache hit
 
-    path = B.resolve_backbone("builtin:tiny-distilbert", tmp_path, corpus=tiny_backbone_corpus)
+    monkeypatch.undo()
+    path = B.resolve_backbone("builtin:tiny-distilbert", tmp_path / "support")
     tok = B.load_tokenizer(path)
-    assert len(tok) > 500  # trained on the generated support corpus, not a toy one
+    assert len(tok) > 500  # trained on the generated support corpus
     assert B.load_encoder(path).config.vocab_size == len(tok)
 
 
-def test_resolve_without_corpus_names_the_backbone_and_how_to_build_it(tmp_path):
-    for name in B.TINY_NAMES:
-        with pytest.raises(B.BackboneUnavailableError) as info:
-            B.resolve_backbone(name, tmp_path)
-        msg = str(info.value)
-        assert "\n" not in msg and msg.startswith(f"{name}: not built yet under {tmp_path}")
-        assert "; expected resolve_backbone(..., corpus=intentfusion.data.support.tiny_backbone_corpus)" in msg
-    assert not any(tmp_path.iterdir())  # nothing half-built
-    assert B.resolve_backbone(name, tmp_path, corpus=lambda: CORPUS)  # a corpus builds it
+_CALLS: list[int] = []
+
+
+def _counted_corpus() -> list[str]:
+    _CALLS.append(1)
+    return CORPUS
 
 
 # ----------------------------------------------------------------------------------------------- failures

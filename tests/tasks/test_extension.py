@@ -163,7 +163,7 @@ def test_the_predictor_and_the_onnx_export_serve_it(trained, tmp_path: Path) -> 
     assert results[2]["predictions"]["words"] == {"value": None}
     if not HAS_ONNX:
         pytest.skip("onnx / onnxruntime / onnxscript missing")
-    from intentfusion.inference.export import export
+    from intentfusion.export import export
 
     report = export(ckpt, tmp_path / "export", onnx=True, log=lambda *_: None)
     assert report["onnx"]["parity"]["tasks"]["words"]["max_abs_diff"] < 1e-3

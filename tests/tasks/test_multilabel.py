@@ -193,7 +193,7 @@ def test_the_predictor_returns_each_label_over_its_threshold_with_a_confidence(t
 
 @pytest.mark.skipif(not HAS_ONNX, reason="onnx / onnxruntime / onnxscript missing")
 def test_onnx_export_keeps_the_label_sets(trained, tmp_path: Path) -> None:
-    from intentfusion.inference.export import export
+    from intentfusion.export import export
 
     out, _, _ = trained
     report = export(metrics_checkpoint(out), tmp_path / "export", onnx=True, log=lambda *_: None)
@@ -204,6 +204,17 @@ def test_onnx_export_keeps_the_label_sets(trained, tmp_path: Path) -> None:
     onnx_sets = Predictor.from_export(tmp_path / "export", runtime="onnx").predict(texts)
     labels = lambda results: [[i["label"] for i in r["predictions"]["intents"]["labels"]] for r in results]  # noqa: E731
     assert labels(onnx_sets) == labels(torch_sets) and any(len(s) > 1 for s in labels(torch_sets))
+
+
+def test_parity_compares_label_sets_not_the_top_label() -> None:
+    from intentfusion.inference.export import compare
+
+    head = MultiLabelTask(["a", "b", "c"], hidden_size=4, dropout=0.0)
+    head.thresholds.copy_(torch.tensor([0.5, 0.5, 0.9]))
+    reference = {"intents": torch.tensor([[3.0, 1.0, -2.0], [2.0, -1.0, -3.0]])}  # sets {a, b} and {a}
+    other = {"intents": torch.tensor([[3.0, -1.0, -2.0], [2.0, -1.0, 1.9]])}  # {a} (b lost) and {a} (c: 0.87 < 0.9)
+    assert compare(reference, other)["label_agreement"] == 1.0  # the argmax agrees everywhere ...
+    assert compare(reference, other, heads={"intents": head})["label_agreement"] == 0.5  # ... one set does not
 
 
 @pytest.mark.parametrize("stop", ["trainer.max_epochs=1"])  # the boundary between phase 1 and phase 2

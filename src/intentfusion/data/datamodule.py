@@ -26,7 +26,6 @@ from intentfusion.data.encoded import EncodedSplit, RaggedBuilder, TextColumn
 from intentfusion.data.encoded_cache import cache_key, load_entry, save_entry, tokenizer_identity
 from intentfusion.data.encoding import encode_texts
 from intentfusion.data.mixture import class_weight_options, mixing_probabilities, smoothed_inverse_frequency
-from intentfusion.data.support import tiny_backbone_corpus
 from intentfusion.errors import DataError  # re-exported: `from intentfusion.data.datamodule import DataError`
 from intentfusion.models.backbone import load_tokenizer, resolve_backbone
 from intentfusion.tasks import EncodeContext, TaskType, resolve_task_types
@@ -206,7 +205,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         same data, tokenizer and options reads the tokenized splits from disk instead (`encoded_cache`)."""
         if self.splits:
             return
-        self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir, corpus=tiny_backbone_corpus))
+        self.tokenizer = load_tokenizer(resolve_backbone(self.backbone, self.cache_dir))
         folder = self._cache_folder()
         entry = load_entry(folder) if folder is not None else None
         if entry is not None and self.label_names is not None:

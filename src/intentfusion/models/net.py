@@ -69,11 +69,11 @@ class MultiTaskNet(nn.Module):
         self.base: dict[str, str] | None = None  # with adapters: the frozen base's identity (`from_config`)
 
     @classmethod
-    def from_config(cls, config: NetConfig, cache_dir: str | Path = ".cache", corpus: Any = None) -> MultiTaskNet:
+    def from_config(cls, config: NetConfig, cache_dir: str | Path = ".cache") -> MultiTaskNet:
         """The network `config` describes, its encoder loaded from `config.backbone` (a builtin tiny backbone
-        is built from `corpus` if missing), with adapters when `config.peft` asks for them; `base` then holds
+        is built into `cache_dir` if missing), with adapters when `config.peft` asks for them; `base` then holds
         the identity (name, weight fingerprint) of the frozen base they were put on."""
-        path = resolve_backbone(config.backbone, cache_dir, corpus=corpus)
+        path = resolve_backbone(config.backbone, cache_dir)
         encoder = load_encoder(path, gradient_checkpointing=config.gradient_checkpointing)
         encoder.train()  # `from_pretrained` returns it in eval mode
         base = base_identity(config.backbone, encoder) if config.peft is not None else None

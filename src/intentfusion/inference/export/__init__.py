@@ -1,5 +1,6 @@
-"""Export a checkpoint as a self-contained directory: `python -m intentfusion.inference.export ckpt_path=... out=DIR`
-(also `intentfusion-export ...` and `python -m intentfusion.export ...`).
+"""Export a checkpoint as a self-contained directory: `python -m intentfusion.export ckpt_path=... out=DIR` (also
+`intentfusion-export ...`); from Python `intentfusion.export.export` (with the checkpoint's evaluation split) or
+this package's `export` (serving code only: no Hydra, no Lightning; evaluation data given as an `EvalSource`).
 
 Options (`key=value`, OmegaConf syntax; `help` prints this):
 
@@ -53,28 +54,36 @@ graph is exported that way (the plain `model.onnx` keeps `exporter`); the report
 The fused `Attention` reads the raw (batch, sequence) attention mask, so any padding side works.
 
 Modules: `onnx` (ONNX export plain and fused, int8 quantization), `parity` (evaluation data, accuracy, logit
-comparison), `card` (the model card), `bundle` (the `export` function writing the directory, and the command line
-`main`).
+comparison), `card` (the model card), `bundle` (the `export` function writing the directory). The command line
+is `intentfusion.export`.
 """
 
-from intentfusion.inference.export.bundle import DEFAULTS, export, main
+from intentfusion.inference.export.bundle import export
 from intentfusion.inference.export.card import find_metrics, model_card
 from intentfusion.inference.export.onnx import ExportError, export_onnx, fuse_onnx, quantize_onnx
-from intentfusion.inference.export.parity import SAMPLE_TEXTS, accuracy, compare, entity_agreement, eval_split
+from intentfusion.inference.export.parity import (
+    SAMPLE_TEXTS,
+    EvalData,
+    EvalSource,
+    accuracy,
+    compare,
+    entity_agreement,
+    sample_texts,
+)
 
 __all__ = [
-    "DEFAULTS",
     "SAMPLE_TEXTS",
+    "EvalData",
+    "EvalSource",
     "ExportError",
     "accuracy",
     "compare",
     "entity_agreement",
-    "eval_split",
     "export",
     "export_onnx",
     "fuse_onnx",
     "find_metrics",
-    "main",
     "model_card",
     "quantize_onnx",
+    "sample_texts",
 ]

@@ -1,6 +1,7 @@
-"""The export directory: `export(ckpt_path, out, ...)` writes it, `main(argv)` is the command line.
+"""The export directory: `export(ckpt_path, out, ...)` writes it. The command line (`python -m intentfusion.export`,
+`intentfusion.export.main`) adds the checkpoint's evaluation split, rebuilt from its run config.
 
-See the package docstring (`python -m intentfusion.inference.export help`) for the options and the files.
+See the package docstring for the options and the files.
 """
 
 from __future__ import annotations
@@ -8,17 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from intentfusion.errors import CheckpointNotFoundError, exit_on_user_error
 from intentfusion.inference.export.card import find_metrics, model_card
 from intentfusion.inference.export.onnx import ExportError
-from intentfusion.inference.export.parity import accuracy, compare, entity_agreement, eval_split
+from intentfusion.inference.export.parity import EvalSource, accuracy, compare, entity_agreement, sample_texts
 from intentfusion.inference.loading import EXPORT_FORMAT, EXPORT_VERSION, check_fallbacks, load_checkpoint_net
 from intentfusion.inference.predictor import Predictor
 from intentfusion.inference.runners import TorchRunner
@@ -30,26 +29,6 @@ from intentfusion.inference.runtimes import (
     Runtime,
     get_runtime,
 )
-from intentfusion.utils.cli import parse_options, user_errors_from, wants_help
-
-DEFAULTS: dict[str, Any] = {
-    "ckpt_path": None,
-    "out": None,
-    "onnx": False,
-    "quantize": False,
-    "fuse": False,
-    "runtimes": [],
-    "exporter": "dynamo",
-    "opset": None,
-    "fallbacks": None,
-    "metrics": None,
-    "eval_split": "test",
-    "cache_dir": None,
-    "overwrite": False,
-}
-TYPES: dict[str, type] = {"ckpt_path": str, "out": str, "opset": int, "fallbacks": dict, "metrics": str,
-                          "cache_dir": str, "runtimes": list}
-USAGE = "python -m intentfusion.inference.export ckpt_path=X.ckpt out=DIR"
 
 
 def _versions() -> dict[str, str]:
@@ -66,11 +45,13 @@ def _versions() -> dict[str, str]:
 
 def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quantize: bool = False,
            fuse: bool = False, runtimes: Sequence[str] = (), exporter: str = "dynamo", opset: int | None = None,
-           fallbacks: dict | None = None, metrics: str | None = None, eval_split_name: str = "test",
+           fallbacks: dict | None = None, metrics: str | None = None, eval_data: EvalSource = sample_texts,
            cache_dir: str | None = None, overwrite: bool = False, log: Any = print) -> dict[str, Any]:
-    """Write the export directory `out` (see the module docstring); returns the report (also in
+    """Write the export directory `out` (see the package docstring); returns the report (also in
     `export_report.json`). `runtimes`: registered runtimes to build and check (`intentfusion.inference.runtimes`)
-    besides those the flags ask for (`onnx`; `quantize`: int8; `fuse`: transformer fusions; both: fused int8)."""
+    besides those the flags ask for (`onnx`; `quantize`: int8; `fuse`: transformer fusions; both: fused int8).
+    `eval_data` gives the texts (and labels) each runtime is checked on, from the checkpoint's run config: the
+    built-in sample texts by default, a split of the training data with `intentfusion.export.checkpoint_split`."""
     ckpt, out = Path(ckpt_path), Path(out)
     names = {get_runtime(name).name for name in runtimes}
     for flag, on in (("onnx", onnx), ("quantize", quantize), ("fuse", fuse)):
@@ -115,7 +96,7 @@ def export(ckpt_path: str | Path, out: str | Path, *, onnx: bool = False, quanti
         report: dict[str, Any] = {"checkpoint": str(ckpt.resolve())}
         if names - {"torch"}:
             runtime_files(net, tokenizer, meta, tmp, config, report, sorted(names), exporter=exporter, opset=opset,
-                          eval_split_name=eval_split_name, log=log)
+                          eval_data=eval_data, log=log)
         (tmp / "intentfusion.json").write_text(json.dumps(config, indent=2, ensure_ascii=False))
         (tmp / "export_report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
         metrics_data, metrics_path = find_metrics(ckpt, metrics)
@@ -144,14 +125,14 @@ def _timed(predictor: Predictor, texts: list[str]) -> tuple[dict[str, Any], floa
 
 def runtime_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, config: dict[str, Any],
                   report: dict[str, Any], names: Sequence[str], *, exporter: str, opset: int | None,
-                  eval_split_name: str, log: Any) -> None:
+                  eval_data: EvalSource, log: Any) -> None:
     """Build the runtimes `names` (`intentfusion.inference.runtimes`, each after the one it requires) into `tmp`
-    and check each against the PyTorch model on the evaluation split: parity (logits, labels, entities),
+    and check each against the PyTorch model on `eval_data`: parity (logits, labels, entities),
     accuracy delta (when the split has labels), msgs/s at batch `SERVING_BATCH` on this machine. Fills
     `config["runtimes"]` (what `runtime="auto"` chooses from, with each file's description) and the report's
     section per runtime name and `runtimes`."""
     label_names, tasks = meta["label_names"], list(meta["label_names"])
-    texts, labels, report["eval_data"] = eval_split(meta["config"], label_names, net.task_types, eval_split_name)
+    texts, labels, report["eval_data"] = eval_data(meta["config"], label_names, net.task_types)
     common = {"max_length": meta["max_length"], "task_types": net.task_types, "heads": net.heads,  # heads: decoding
               "batch_size": SERVING_BATCH}
     torch_predictor = Predictor(TorchRunner(net), tokenizer, label_names, **common)
@@ -165,7 +146,7 @@ def runtime_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, con
         predictor = Predictor(runtime.runner(tmp / runtime.file, tasks, None), tokenizer, label_names, **common)
         logits, speed = _timed(predictor, texts)
         entities = entity_agreement(torch_results, predictor.predict(texts)) if torch_results else None
-        out: dict[str, Any] = {"parity": compare(reference, logits, entities), "msgs_per_s": speed}
+        out: dict[str, Any] = {"parity": compare(reference, logits, entities, net.heads), "msgs_per_s": speed}
         drop, delta = None, {}
         if reference_accuracy is not None:
             got = accuracy(logits, labels, net.heads)
@@ -195,30 +176,3 @@ def runtime_files(net: Any, tokenizer: Any, meta: dict[str, Any], tmp: Path, con
     config["onnx"] = described.get("onnx")
     config["runtimes"] = report["runtimes"] = {
         name: {**record, "description": described.get(name)} for name, record in runtimes.items()}
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> int:
-    """`python -m intentfusion.inference.export ckpt_path=... out=DIR [onnx=true] [quantize=true] ...`: 0 on
-    success; a user error ends the process with exit code 1 and one `error:` line on stderr."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if wants_help(args):
-        print(sys.modules[__package__].__doc__)
-        return 0
-    opts = parse_options(args, DEFAULTS, types=TYPES, required=("ckpt_path", "out"), usage=USAGE)
-    ckpt = Path(opts["ckpt_path"])
-    if not ckpt.is_file():
-        raise CheckpointNotFoundError(f"ckpt_path={ckpt}", "no such checkpoint file", "a .ckpt written by train.py")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    with user_errors_from(ValueError, ImportError):  # bad fallbacks, not an intentfusion checkpoint, no onnx extra
-        export(ckpt, opts["out"], onnx=opts["onnx"], quantize=opts["quantize"], fuse=opts["fuse"],
-               runtimes=opts["runtimes"], exporter=opts["exporter"],
-               opset=opts["opset"], fallbacks=opts["fallbacks"], metrics=opts["metrics"],
-               eval_split_name=opts["eval_split"], cache_dir=opts["cache_dir"], overwrite=opts["overwrite"])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

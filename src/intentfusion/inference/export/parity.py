@@ -7,7 +7,7 @@ entities text by text (`entity_agreement`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -24,21 +24,14 @@ SAMPLE_TEXTS = [
 ]
 
 
-def eval_split(config: dict | None, label_names: dict[str, list[str]], task_types: dict[str, str], split: str
-               ) -> tuple[list[str], dict[str, torch.Tensor] | None, str]:
-    """(texts, labels per task or None, where from) of the checkpoint's `split`; sample texts when the data
-    cannot be rebuilt (no stored config, data files missing, ...)."""
-    if not config or "data" not in config:
-        return SAMPLE_TEXTS, None, "built-in sample texts (the checkpoint stores no data config)"
-    try:
-        import hydra
+EvalData = tuple[list[str], "dict[str, torch.Tensor] | None", str]  # (texts, labels per task or None, where from)
+# (the checkpoint's stored run config, label names, task types) -> the data its runtimes are checked on
+EvalSource = Callable[[dict | None, dict[str, list[str]], dict[str, str]], EvalData]
 
-        datamodule = hydra.utils.instantiate(config["data"], label_names=label_names, task_types=task_types)
-        datamodule.setup("test")
-        data = datamodule.splits[split]
-    except Exception as e:  # any failure to rebuild the data only costs the accuracy numbers
-        return SAMPLE_TEXTS, None, f"built-in sample texts ({split!r} split unavailable: {' '.join(str(e).split())})"
-    return list(data.texts), data.labels, f"the checkpoint's {split!r} split ({len(data.texts)} texts)"
+
+def sample_texts(config: dict | None, label_names: dict[str, list[str]], task_types: dict[str, str]) -> EvalData:
+    """The built-in sample texts, unlabelled: the `EvalSource` of an export given no evaluation data."""
+    return SAMPLE_TEXTS, None, "built-in sample texts (no evaluation data given)"
 
 
 def accuracy(
@@ -73,11 +66,17 @@ def _flat(logits: Any) -> torch.Tensor:
     return logits
 
 
-def compare(reference: dict[str, Any], other: dict[str, Any], entities: dict[str, float] | None = None
-            ) -> dict[str, Any]:
-    """Max abs logit difference and share of equal argmax labels (a token task: over the texts' real token
-    positions), per task and overall; with `entities` (`entity_agreement`) also each token task's share of texts
-    with the same entities, and their minimum as `entity_agreement`."""
+def _decoded(logits: torch.Tensor, task: str, heads: Mapping[str, torch.nn.Module] | None) -> torch.Tensor:
+    head = heads[task] if heads is not None and task in heads else None
+    return head.predict(logits) if head is not None and not head.per_token else logits.argmax(-1)
+
+
+def compare(reference: dict[str, Any], other: dict[str, Any], entities: dict[str, float] | None = None,
+            heads: Mapping[str, torch.nn.Module] | None = None) -> dict[str, Any]:
+    """Max abs logit difference and share of equal decoded labels, per task and overall: the argmax (a token task:
+    over the texts' real token positions), or with `heads` what an utterance-level head's `predict` decides (a
+    multilabel task: the same label set at its thresholds); with `entities` (`entity_agreement`) also each token
+    task's share of texts with the same entities, and their minimum as `entity_agreement`."""
     per_task = {}
     for task, ref_logits in reference.items():
         if isinstance(ref_logits, list | tuple):
@@ -87,7 +86,8 @@ def compare(reference: dict[str, Any], other: dict[str, Any], entities: dict[str
         ref, oth = _flat(ref_logits), _flat(other[task])
         per_task[task] = {
             "max_abs_diff": float((ref - oth).abs().max()) if len(ref) else 0.0,
-            "label_agreement": float((ref.argmax(-1) == oth.argmax(-1)).float().mean()) if len(ref) else 1.0,
+            "label_agreement": float(_decoded(ref, task, heads).eq(_decoded(oth, task, heads)).reshape(len(ref), -1)
+                                     .all(-1).float().mean()) if len(ref) else 1.0,
         }
     for task, share in (entities or {}).items():
         per_task[task]["entity_agreement"] = share
