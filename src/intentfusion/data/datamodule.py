@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         self.task_types = {t: cls.name for t, cls in self.types.items()}
         self.label_all_subwords = bool(label_all_subwords)
         self.truncated_words: dict[str, dict[str, int]] = {}  # split -> token task -> words cut by max_length
+        self.provenance: dict[str, dict[str, int]] = {}  # split -> how its records were made (`provenance`) -> count
         self.backbone, self.cache_dir = backbone, cache_dir
         self.max_length, self.batch_size, self.eval_batch_size = max_length, batch_size, eval_batch_size
         self.num_workers, self.length_grouping, self.seed = num_workers, length_grouping, seed
@@ -215,17 +217,21 @@ class MultiTaskDataModule(L.LightningDataModule):
         if entry is not None:
             self.splits, meta = entry
             self.label_names, self.source_tasks = meta["label_names"], meta["source_tasks"]
-            self.truncated_words = meta["truncated_words"]
+            self.truncated_words, self.provenance = meta["truncated_words"], meta.get("provenance", {})
             print(f"[intentfusion] data: tokenized splits read from the cache ({folder})")
         else:
             records, origin = self._load()
             if self.label_names is None:
                 self.label_names = {t: cls.label_set(t, records) for t, cls in self.types.items()}
             for name in list(records):
-                self.splits[name] = self._encode(name, records.pop(name), origin.pop(name))
+                recs = records.pop(name)
+                made = Counter(str(r["provenance"]) for r in recs if r.get("provenance"))
+                if made:
+                    self.provenance[name] = dict(made)
+                self.splits[name] = self._encode(name, recs, origin.pop(name))
             if folder is not None:
                 meta = {"label_names": self.label_names, "source_tasks": self.source_tasks,
-                        "truncated_words": self.truncated_words}
+                        "truncated_words": self.truncated_words, "provenance": self.provenance}
                 save_entry(folder, self.splits, meta)
         missing = [s for s in self.test_splits if s not in self.splits]
         self.test_splits = [s for s in self.test_splits if s in self.splits]
@@ -424,6 +430,8 @@ class MultiTaskDataModule(L.LightningDataModule):
             out[name] = self._stats(split, None, all_tasks=True)
             if self.truncated_words.get(name):  # token tasks: words whose every subword max_length cut
                 out[name]["truncated_words"] = dict(self.truncated_words[name])
+            if self.provenance.get(name):  # how a loader made the split (a composed training split says so)
+                out[name]["provenance"] = dict(self.provenance[name])
             if self.multi_source:
                 out[name]["sources"] = {
                     s: self._stats(split, torch.nonzero(split.source == k).flatten(), all_tasks=False)

@@ -40,6 +40,7 @@ __all__ = [
     "XLMT_LABELS",
     "MULTI_INTENT_POLICIES",
     "LOADERS",
+    "load_seq_records",
     "read_text",
     "read_lines",
     "load_clinc150",
@@ -74,6 +75,7 @@ LOADERS: dict[str, str] = {
     "table": "intentfusion.data.sources_files.load_table",
     "hf": "intentfusion.data.sources_hub.load_hf",
     "massive": "intentfusion.data.massive.load_massive",
+    "mixed_intents": "intentfusion.data.mixed_intents.load_mixed_intents",
 }
 
 
@@ -250,10 +252,12 @@ def load_xlmt_sentiment(
 SEQ_HUB_COLUMNS = {"tokens": "text", "tags": "slot", "intent": "intent"}  # LightChen2333/OpenSLU's names
 
 
-def _seq_lines(root: str, hub: Mapping[str, Any] | None) -> Iterator[tuple[str, str, list[tuple]]]:
+def _seq_lines(root: str, hub: Mapping[str, Any] | None, layout: str = SEQ_LAYOUT
+               ) -> Iterator[tuple[str, str, list[tuple]]]:
     """``(split, folder, [(where, tokens, tags, intent), ...])`` from the local folder, or the hub copy without it
-    (``hub.columns``: its tokens / tags / intent columns, lists or space-separated strings)."""
-    dataset = hub_copy(root, SEQ_LAYOUT, hub)
+    (``hub.columns``: its tokens / tags / intent columns, lists or space-separated strings; ``layout``: the local
+    layout an error names)."""
+    dataset = hub_copy(root, layout, hub)
     if dataset is not None:
         cols = {**SEQ_HUB_COLUMNS, **dict(hub.get("columns") or {})}
         label = hub_call(hub["path"], hub.get("name"), hub.get("revision"))
@@ -284,9 +288,12 @@ def _words(value: Any) -> list[str]:
     return list(value) if isinstance(value, (list, tuple)) else str(value or "").split()
 
 
-def _load_seq(root: str, name: str, hub: Mapping[str, Any] | None = None) -> Splits:
+def load_seq_records(root: str, name: str, hub: Mapping[str, Any] | None = None, layout: str = SEQ_LAYOUT
+                     ) -> Splits:
+    """Records ``{text, intent (as written, a#b), tokens, slots, source}`` of a corpus in the SNIPS / ATIS layout
+    (`_seq_lines`: the folder ``root``, else the ``hub`` copy), tags checked with `validate_bio`."""
     splits: Splits = {}
-    for split, folder, rows in _seq_lines(root, hub):
+    for split, folder, rows in _seq_lines(root, hub, layout):
         recs = []
         for where, tokens, tags, label in rows:
             if len(tokens) != len(tags):
@@ -315,7 +322,7 @@ def load_snips(root: str, unknown_labels: str = "mask", hub: Mapping[str, Any] |
     train (`resolve_unseen_labels`; SNIPS has none). Slot tags are not checked against the training tags.
     Without the folder ``root``, the ``hub`` copy is read (same split, same tags: `_seq_lines`).
     """
-    return resolve_unseen_labels(_load_seq(root, "snips", hub), ["intent"], unknown_labels, where="snips")
+    return resolve_unseen_labels(load_seq_records(root, "snips", hub), ["intent"], unknown_labels, where="snips")
 
 
 def load_atis(
@@ -342,7 +349,7 @@ def load_atis(
 
     if "intent" in (task_types or {}) and task_type(task_types["intent"], "intent").label_sets:
         multi_intent = "labels"
-    splits = _load_seq(root, "atis", hub)
+    splits = load_seq_records(root, "atis", hub)
     if multi_intent == "labels":
         splits = {name: [{**r, "intent": tuple(sorted(set(r["intent"].split("#")))) if r["intent"] else None}
                          for r in recs] for name, recs in splits.items()}

@@ -31,6 +31,9 @@ class NetConfig:
         bilstm: ``{hidden_size, num_layers}`` of the gated BiLSTM branch.
         fusion_pairs: task pairs whose heads see each other's distribution (pairs naming absent tasks, or two
             per-token tasks, are ignored).
+        set_attention: a per-token task fused with a label-set task (slots with several intents) attends per token
+            over the partner's label embeddings (`LabelSetAttention`); false: the same shift at every token (the
+            only link of configs written before this setting, which load with false).
         token_head: options of the token heads (`TokenTask`: ``layer``, ``lstm_size``, ``crf``); a task type
             takes the block its `options_key` names.
         peft: adapters on the encoder (``{method: lora, r, alpha, dropout, target_modules}``) or None.
@@ -44,6 +47,7 @@ class NetConfig:
     head_dropout: float = 0.1
     bilstm: dict[str, int] = field(default_factory=lambda: {"hidden_size": 128, "num_layers": 1})
     fusion_pairs: list[list[str]] = field(default_factory=lambda: [list(p) for p in DEFAULT_FUSION_PAIRS])
+    set_attention: bool = True
     token_head: dict[str, Any] = field(default_factory=dict)
     peft: dict[str, Any] | None = None
     gradient_checkpointing: bool = False
@@ -67,7 +71,7 @@ class NetConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise CheckpointError(where, f"unknown network setting(s) {unknown}", f"settings among {sorted(known)}")
-        return cls(**dict(data))
+        return cls(**{"set_attention": False, **dict(data)})  # written before it existed: the shift
 
     @classmethod
     def from_hparams(cls, hparams: Mapping[str, Any], label_names: Mapping[str, list[str]] | None = None
@@ -85,6 +89,7 @@ class NetConfig:
             head_dropout=float(hparams.get("head_dropout", 0.1)),
             bilstm=dict(hparams.get("bilstm") or {}),
             fusion_pairs=[list(p) for p in (LEGACY_FUSION_PAIRS if pairs is None else pairs)],
+            set_attention=bool((fusion or {}).get("set_attention", False)),
             token_head=dict(hparams.get("token_head") or {}),
             peft=dict(hparams["peft"]) if hparams.get("peft") else None,
             gradient_checkpointing=bool(backbone.get("gradient_checkpointing", False)),
@@ -104,5 +109,5 @@ class NetConfig:
                   task_types=dict(config.get("task_types") or {}), pooling=str(config.get("pooling", "mean")),
                   bilstm=dict(config.get("bilstm") or {}),
                   fusion_pairs=[list(p) for p in (config.get("fusion_pairs") or LEGACY_FUSION_PAIRS)],
-                  token_head=dict(config.get("token_head") or {}))
+                  set_attention=False, token_head=dict(config.get("token_head") or {}))
         return net, {"bilstm": config.get("bilstm") is not None, "fusion": config.get("fusion_pairs") is not None}

@@ -63,7 +63,7 @@ class MultiTaskNet(nn.Module):
         self.pooler = Pooler(config.pooling)
         self.bilstm = BiLSTMBranch(hidden, **config.bilstm)
         self.heads = build_heads(config, hidden)
-        self.fusion = LabelFusion(self.heads, config.fusion_pairs)
+        self.fusion = LabelFusion(self.heads, config.fusion_pairs, hidden, config.set_attention)
         self.bilstm_active = False
         self.fusion_active = False
         self.base: dict[str, str] | None = None  # with adapters: the frozen base's identity (`from_config`)
@@ -93,7 +93,7 @@ class MultiTaskNet(nn.Module):
     def classify(self, features: Features) -> dict[str, torch.Tensor]:
         """Logits per task from the features (+ label fusion when active)."""
         logits = {task: head(features) for task, head in self.heads.items()}
-        return self.fusion(logits, features.mask) if self.fusion_active else logits
+        return self.fusion(logits, features) if self.fusion_active else logits
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits per task."""

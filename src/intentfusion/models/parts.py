@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from intentfusion.tasks import Features
 from intentfusion.utils.layers import lstm_packed, lstm_unpacked, masked_mean
 
 POOLINGS = ("cls", "mean")
@@ -45,20 +46,59 @@ class BiLSTMBranch(nn.Module):
         return self.gate * self.proj(masked_mean(out, mask))
 
 
-class LabelFusion(nn.Module):
-    """Label fusion between task pairs: each task's logits see the other task's predicted distribution.
+class PartnerShift(nn.Linear):
+    """A fused partner's distribution (N, C_src) -> a shift of this task's logits (N, C_dst): a bias-free linear
+    map initialised to zero (an exact no-op when fusion is switched on)."""
 
-    For every ordered pair (a, b) built from `pairs`, `logits[a] += W_ab · p_b`, where `W_ab` is a bias-free
-    linear map initialised to zero, so the fusion is an exact no-op when switched on and learns how the partner's
-    distribution should shift each class (an angry sentiment raising `cancellation`; a `city` slot raising
-    `book_flight`). `p_b` is task b's `partner_distribution` (softmax for an utterance-level task; for a token
-    task its pooled slot evidence, the mean over the utterance's tokens of the per-token distributions), and
-    task a adds the shift as its type says (`add_shift`: a token task at every position). Both directions use
-    the logits from before fusion, so the result does not depend on the pair order. Pairs naming a task that
-    the model does not have, or two per-token tasks, are ignored.
+    def __init__(self, partner_labels: int, labels: int) -> None:
+        super().__init__(partner_labels, labels, bias=False)
+        nn.init.zeros_(self.weight)
+
+    def forward(self, partner: torch.Tensor, features: Features) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(partner)
+
+
+class LabelSetAttention(nn.Module):
+    """Each token attends over the embeddings of a label-set partner's labels (several intents), weighted by the
+    partner's probabilities, and shifts its own logits by what it finds: (N, T, C_dst).
+
+    ``scores[t, k] = q_t . e_k / sqrt(d) + log p_k`` with ``q_t`` a projection of token t's state and ``e_k`` label
+    k's embedding, so a token of the second clause can take the second intent while the labels the partner does
+    not predict get almost no weight; the output layer starts at zero (an exact no-op when switched on).
     """
 
-    def __init__(self, heads: Mapping[str, nn.Module], pairs: Sequence[Sequence[str]]) -> None:
+    def __init__(self, partner_labels: int, labels: int, hidden_size: int, size: int = 64) -> None:
+        super().__init__()
+        self.embeddings = nn.Parameter(torch.randn(partner_labels, size) * 0.02)
+        self.query = nn.Linear(hidden_size, size)
+        self.out = nn.Linear(size, labels, bias=False)
+        nn.init.zeros_(self.out.weight)
+
+    def forward(self, partner: torch.Tensor, features: Features) -> torch.Tensor:
+        if features.states is None:
+            raise ValueError("label-set attention reads token states, and the features hold none")
+        query = self.query(features.states)
+        scores = query @ self.embeddings.T / self.embeddings.shape[-1] ** 0.5
+        scores = scores + partner.clamp_min(1e-6).log().unsqueeze(1).to(scores.dtype)
+        return self.out(scores.softmax(-1) @ self.embeddings)
+
+
+class LabelFusion(nn.Module):
+    """Label fusion between task pairs: each task's logits see the other task's predictions.
+
+    For every ordered pair (a, b) built from `pairs`, task a's logits are shifted by a link that reads task b's
+    `partner_distribution` (softmax for an utterance-level task, sigmoids for a label-set task; for a token task
+    its pooled slot evidence, the mean over the utterance's tokens of the per-token distributions) and adds it as
+    a's type says (`add_shift`). The link is a `PartnerShift` (a zero-initialised linear map: an angry sentiment
+    raising `cancellation`, a `city` slot raising `book_flight`), or, for a per-token task fused with a label-set
+    task and ``set_attention``, a `LabelSetAttention` (each token picks its intent among those predicted). Every
+    link starts as an exact no-op. Both directions use the logits from before fusion, so the result does not
+    depend on the pair order. Pairs naming a task that the model does not have, or two per-token tasks, are
+    ignored.
+    """
+
+    def __init__(self, heads: Mapping[str, nn.Module], pairs: Sequence[Sequence[str]], hidden_size: int,
+                 set_attention: bool = True) -> None:
         super().__init__()
         self.heads = dict(heads)  # not submodules: the network owns them
         links = []
@@ -66,16 +106,16 @@ class LabelFusion(nn.Module):
             if a in heads and b in heads and not (heads[a].per_token and heads[b].per_token):
                 links += [(a, b), (b, a)]
         self.links = sorted(set(links))
-        self.maps = nn.ModuleDict({
-            f"{dst}__from__{src}": nn.Linear(len(heads[src].labels), len(heads[dst].labels), bias=False)
-            for dst, src in self.links
-        })
-        for layer in self.maps.values():
-            nn.init.zeros_(layer.weight)
+        self.maps = nn.ModuleDict()
+        for dst, src in self.links:
+            n_src, n_dst = len(heads[src].labels), len(heads[dst].labels)
+            attend = set_attention and heads[dst].per_token and heads[src].label_sets
+            self.maps[f"{dst}__from__{src}"] = (LabelSetAttention(n_src, n_dst, hidden_size) if attend
+                                                else PartnerShift(n_src, n_dst))
 
-    def forward(self, logits: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, logits: dict[str, torch.Tensor], features: Features) -> dict[str, torch.Tensor]:
         fused = dict(logits)
         for dst, src in self.links:
-            shift = self.maps[f"{dst}__from__{src}"](self.heads[src].partner_distribution(logits[src], mask))
-            fused[dst] = self.heads[dst].add_shift(fused[dst], shift)
+            partner = self.heads[src].partner_distribution(logits[src], features.mask)
+            fused[dst] = self.heads[dst].add_shift(fused[dst], self.maps[f"{dst}__from__{src}"](partner, features))
         return fused

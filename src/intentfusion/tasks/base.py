@@ -121,7 +121,12 @@ class TaskType(nn.Module):
     @classmethod
     def label_set(cls, task: str, records: Mapping[str, Records]) -> list[str]:
         """The label names: the training split's, sorted."""
-        return sorted({str(r[task]) for r in records["train"] if r.get(task) is not None})
+        labels = [r[task] for r in records["train"] if r.get(task) is not None]
+        sets = [label for label in labels[:1000] if isinstance(label, (list, tuple))]
+        if sets:
+            raise DataError(f"tasks.types.{task}", f"{cls.name or 'this type'}, but the data gives label sets "
+                            f"(e.g. {list(sets[0])})", "a type of label sets for it (multilabel)")
+        return sorted({str(label) for label in labels})
 
     @classmethod
     def encode(cls, task: str, labels: Sequence[str], records: Records, context: EncodeContext) -> torch.Tensor:

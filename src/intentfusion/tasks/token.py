@@ -230,8 +230,9 @@ class TokenTask(TaskType):
 
     @staticmethod
     def add_shift(logits: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """A partner's shift at every position (the intent conditions the tags)."""
-        return logits + shift.unsqueeze(1)
+        """A partner's shift: (N, C) the same at every position (the intent conditions the tags), or per token
+        (N, T, C) (`LabelSetAttention`: each token its own intent)."""
+        return logits + (shift if shift.ndim == logits.ndim else shift.unsqueeze(1))
 
     # ------------------------------------------------------------------------------------- predictions
     def decode(self, logits: Sequence[torch.Tensor], contexts: Sequence[TextContext], temperature: float = 1.0,
